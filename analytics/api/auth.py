@@ -1,0 +1,57 @@
+"""Bearer-token authentication: ``Authorization: Bearer <token>``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rest_framework import authentication, exceptions
+
+from analytics.models import ApiToken, Organization
+
+
+@dataclass(frozen=True)
+class TokenPrincipal:
+    """``request.user`` for a request made with an API token: it acts for one org."""
+
+    token: ApiToken
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+    is_superuser = False
+    is_active = True
+    pk = None
+
+    @property
+    def org(self) -> Organization:
+        return self.token.org
+
+    @property
+    def read_only(self) -> bool:
+        return self.token.read_only
+
+    def __str__(self) -> str:
+        return f"token:{self.token.prefix}"
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+        try:
+            raw = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        token = ApiToken.find_active(raw)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        token.touch()
+        return TokenPrincipal(token), token
+
+    def authenticate_header(self, request):
+        return self.keyword

@@ -1,0 +1,109 @@
+"""What every API view shares (API.md, Conventions): org scoping, windows, tag filters, batches.
+
+Views subclass ``ApiView`` (or mix in ``OrgScopeMixin`` with a DRF generic view)
+instead of re-implementing any of this.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import exceptions
+from rest_framework.views import APIView
+
+from analytics.api.auth import TokenPrincipal
+from analytics.api.errors import field_error
+from analytics.models import Organization
+from analytics.services.windows import Window, WindowError
+
+MAX_TAG_FILTERS = 20
+
+
+class OrgScopeMixin:
+    """Which org a request reads and writes.
+
+    A token acts for its own org. Staff with a session read all orgs, or one with
+    ``?org=<slug>``, and must name one with ``?org=`` to write.
+    """
+
+    @property
+    def is_staff_request(self) -> bool:
+        return not isinstance(self.request.user, TokenPrincipal)
+
+    def _org_from_query(self) -> Organization | None:
+        slug = self.request.query_params.get("org")
+        if not slug:
+            return None
+        org = Organization.objects.filter(slug=slug).first()
+        if org is None:
+            raise field_error("org", f"No organisation with slug {slug!r}.")
+        return org
+
+    def read_org(self) -> Organization | None:
+        """The org to read, or None for a staff request over all orgs."""
+        if isinstance(self.request.user, TokenPrincipal):
+            return self.request.user.org
+        return self._org_from_query()
+
+    def write_org(self, body_org_id: str | None = None) -> Organization:
+        if isinstance(self.request.user, TokenPrincipal):
+            org = self.request.user.org
+        else:
+            org = self._org_from_query()
+            if org is None:
+                raise field_error("org", "Staff must name the organisation to write to with ?org=<slug>.")
+        if body_org_id not in (None, "") and body_org_id != org.slug:
+            raise field_error("org_id", f"Must be this token's organisation {org.slug!r}.")
+        return org
+
+    def scope(self, queryset, field: str = "org"):
+        org = self.read_org()
+        return queryset if org is None else queryset.filter(**{field: org})
+
+
+class ApiView(OrgScopeMixin, APIView):
+    """Base of every API view."""
+
+
+def window_from_params(params, default=None) -> Window:
+    kwargs = {name: params.get(name) for name in ("hours", "days", "start", "end")}
+    try:
+        if default is not None:
+            return Window.resolve(default=default, **kwargs)
+        return Window.resolve(**kwargs)
+    except WindowError as error:
+        raise field_error(error.field, error.message) from None
+
+
+def tag_filters_from_params(params) -> dict[str, str]:
+    """``?tag=key:value`` (repeatable, ANDed; split on the first colon)."""
+    filters: dict[str, str] = {}
+    values = params.getlist("tag")
+    if len(values) > MAX_TAG_FILTERS:
+        raise field_error("tag", f"At most {MAX_TAG_FILTERS} tag filters.")
+    for value in values:
+        key, colon, tag_value = value.partition(":")
+        if not colon or not key:
+            raise field_error("tag", f"{value!r} must look like key:value.")
+        if key in filters and filters[key] != tag_value:
+            raise field_error("tag", f"Tag {key!r} is filtered on two different values.")
+        filters[key] = tag_value
+    return filters
+
+
+def batch_items(data) -> list:
+    """One object, a JSON array, or ``{"events": [...]}`` → a list of 1..API_MAX_BATCH_ITEMS items."""
+    if isinstance(data, dict) and "events" in data:
+        items = data["events"]
+        field = "events"
+    elif isinstance(data, list):
+        items, field = data, "non_field_errors"
+    elif isinstance(data, dict):
+        return [data]
+    else:
+        raise exceptions.ValidationError({"body": ["Send one object, a JSON array, or {\"events\": [...]}."]})
+    if not isinstance(items, list):
+        raise field_error(field, "Must be a list of objects.")
+    limit = settings.API_MAX_BATCH_ITEMS
+    if not 1 <= len(items) <= limit:
+        raise field_error(field, f"A batch holds 1 to {limit} items; got {len(items)}.")
+    return items

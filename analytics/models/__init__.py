@@ -1,0 +1,3 @@
+from analytics.models.orgs import ApiToken, Organization
+
+__all__ = ["ApiToken", "Organization"]

@@ -1,0 +1,102 @@
+"""Organisations and the API tokens that act for them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+TOKEN_PREFIX = "twa_"
+# Writing last_used_at on every request would turn every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+slug_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    "Use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit.",
+)
+
+
+class Organization(models.Model):
+    """A tenant. Every event, rule and incident belongs to one (or to the platform scope)."""
+
+    slug = models.CharField(max_length=64, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @classmethod
+    def get_or_create_by_slug(cls, slug: str) -> Organization:
+        org, _ = cls.objects.get_or_create(slug=slug, defaults={"name": slug})
+        return org
+
+
+def hash_token(raw: str) -> str:
+    # Tokens are 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True, org__isnull=False)
+
+
+class ApiToken(models.Model):
+    """A bearer token scoped to one org. Only its hash is stored; the token is shown once."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, editable=False, help_text="First characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    read_only = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["org__slug", "-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name or 'token'} ({self.prefix}…) for {self.org}"
+
+    @classmethod
+    def issue(cls, org: Organization, name: str = "", read_only: bool = False) -> tuple[ApiToken, str]:
+        """Create a token; returns it with the raw secret, which is not kept anywhere."""
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            org=org, name=name, read_only=read_only, prefix=raw[: len(TOKEN_PREFIX) + 6], key_hash=hash_token(raw)
+        )
+        return token, raw
+
+    @classmethod
+    def find_active(cls, raw: str) -> ApiToken | None:
+        return cls.objects.active().select_related("org").filter(key_hash=hash_token(raw)).first()
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+    def touch(self, now=None) -> None:
+        """Record use, at most once per LAST_USED_RESOLUTION, with a conditional update."""
+        now = now or timezone.now()
+        if self.last_used_at and now - self.last_used_at < LAST_USED_RESOLUTION:
+            return
+        stale = models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+        ApiToken.objects.filter(stale, pk=self.pk).update(last_used_at=now)
+        self.last_used_at = now

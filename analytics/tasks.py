@@ -1,0 +1,16 @@
+"""Celery tasks: thin wrappers over service functions."""
+
+from celery import shared_task
+
+from analytics.services import platform
+
+
+@shared_task(name="analytics.cleanup_old_data")
+def cleanup_old_data() -> dict[str, int]:
+    return platform.cleanup_old_data()
+
+
+@shared_task(name="analytics.ping")
+def ping(payload: str = "pong") -> str:
+    """Round trip through the broker and a worker (used by readiness checks and tests)."""
+    return payload

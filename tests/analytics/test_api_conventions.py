@@ -1,0 +1,139 @@
+"""The conventions of API.md that every endpoint shares."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from analytics.models import ApiToken
+
+pytestmark = pytest.mark.django_db
+
+
+def _walk(patterns, prefix=""):
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern):
+            yield route
+
+
+def _concrete(route: str) -> str:
+    import re
+
+    route = re.sub(r"<int:[^>]+>", "1", route)
+    route = re.sub(r"<[^>]+>", "sample", route)
+    return "/" + route.lstrip("^").rstrip("$")
+
+
+def api_routes():
+    return sorted({_concrete(r) for r in _walk(get_resolver().url_patterns) if r.startswith("api/")})
+
+
+def test_the_resolver_has_api_routes():
+    routes = api_routes()
+    assert "/api/v1/analytics/me" in routes
+    assert "/api/schema/" in routes
+
+
+@pytest.mark.parametrize("path", api_routes())
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_every_api_route_refuses_an_anonymous_request(client, path, method):
+    response = getattr(client, method)(path)
+    assert response.status_code == 401, (path, method, response.status_code)
+
+
+def test_a_token_reads_and_is_scoped_to_its_org(personas):
+    response = personas.member.get("me")
+    assert response.status_code == 200
+    assert response.json()["org"] == "acme"
+    assert response.json()["read_only"] is False
+
+
+def test_bad_and_revoked_tokens_get_401(personas):
+    from tests.conftest import token_client
+
+    assert token_client("twa_not-a-token").get("/api/v1/analytics/me").status_code == 401
+    personas.member.token.revoke()
+    response = personas.member.get("me")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_read_only_token_reads_but_cannot_write(personas):
+    assert personas.reader.get("tokens").status_code == 200
+    response = personas.reader.delete(f"tokens/{personas.member.token.pk}")
+    assert response.status_code == 403
+    personas.member.token.refresh_from_db()
+    assert not personas.member.token.is_revoked
+
+
+def test_another_orgs_object_answers_404(personas):
+    response = personas.member.get(f"tokens/{personas.outsider.token.pk}")
+    assert response.status_code == 404
+    assert personas.member.delete(f"tokens/{personas.outsider.token.pk}").status_code == 404
+    personas.outsider.token.refresh_from_db()
+    assert not personas.outsider.token.is_revoked
+
+
+def test_lists_show_only_the_callers_org_and_are_paginated(personas):
+    body = personas.member.get("tokens").json()
+    assert set(body) == {"count", "next", "previous", "results"}
+    assert {item["org"] for item in body["results"]} == {"acme"}
+    assert body["count"] == 2  # member and reader
+    assert all("key_hash" not in item for item in body["results"])
+
+
+def test_staff_read_all_orgs_or_one(personas):
+    assert personas.staff.get("tokens").json()["count"] == 3
+    assert personas.staff.get("tokens", {"org": "globex"}).json()["count"] == 1
+    response = personas.staff.get("tokens", {"org": "nope"})
+    assert response.status_code == 400
+    assert "org" in response.json()["errors"]
+
+
+def test_a_non_staff_session_is_refused(db, client, django_user_model):
+    user = django_user_model.objects.create_user("someone", password="pw")
+    client.force_login(user)
+    assert client.get("/api/v1/analytics/me").status_code == 403
+
+
+def test_a_writing_token_revokes_its_own_orgs_token(personas):
+    response = personas.member.delete(f"tokens/{personas.reader.token.pk}")
+    assert response.status_code == 204
+    assert ApiToken.objects.get(pk=personas.reader.token.pk).is_revoked
+    assert personas.reader.get("me").status_code == 401
+
+
+@pytest.mark.parametrize("path", ["me", "me/", "tokens", "tokens/"])
+def test_paths_answer_with_and_without_trailing_slash(personas, path):
+    assert personas.member.get(path).status_code == 200
+
+
+def test_a_body_over_10_mb_gets_413(personas):
+    body = b"[" + b" " * (10 * 1024 * 1024 + 1) + b"]"
+    response = personas.member.client.generic(
+        "POST", "/api/v1/analytics/me", body, content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert "body" in response.json()["errors"]
+
+
+def test_unknown_api_path_is_json_404(personas):
+    response = personas.member.get("/api/v1/analytics/does-not-exist")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_schema_and_docs_are_readable_by_tokens_and_staff(personas):
+    for persona in (personas.member, personas.reader, personas.staff):
+        assert persona.get("/api/schema/").status_code == 200
+        assert persona.get("/api/docs/").status_code == 200
+
+
+def test_schema_lists_each_path_once(personas):
+    import yaml  # drf-spectacular depends on PyYAML
+
+    schema = yaml.safe_load(personas.member.get("/api/schema/").content)
+    paths = schema["paths"]
+    assert "/api/v1/analytics/me" in paths
+    assert not [path for path in paths if path.endswith("/") and path.rstrip("/") in paths]

@@ -1,0 +1,248 @@
+"""Django settings: every value comes from the environment, read here and nowhere else.
+
+``.env.example`` lists each variable with its default. Junk stops start-up with
+one line naming the variable (see ``toolweaver_site.env``).
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+from toolweaver_site.env import (
+    ConfigError,
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Where local state lives -------------------------------------------------
+ANALYTICS_DB_PATH = env_path("ANALYTICS_DB_PATH", "~/.toolweaver/analytics.db")
+DATA_DIR = env_path("TOOLWEAVER_DATA_DIR", str(ANALYTICS_DB_PATH.parent))
+
+
+def _private_file(path: Path) -> Path:
+    """Create ``path`` (and its directory) readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+    return path
+
+
+# --- Core Django --------------------------------------------------------------
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if SECRET_KEY is None:
+    # Zero-config start: a random key kept beside the data, never in the repository.
+    key_file = _private_file(DATA_DIR / "secret_key")
+    SECRET_KEY = key_file.read_text().strip()
+    if not SECRET_KEY:
+        SECRET_KEY = secrets.token_urlsafe(50)
+        key_file.write_text(SECRET_KEY)
+elif len(SECRET_KEY) < 32:
+    raise ConfigError("DJANGO_SECRET_KEY", "must be at least 32 characters long")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+SECURE_SSL = env_bool("DJANGO_SECURE_SSL", not DEBUG)
+if SECURE_SSL:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "django_prometheus",
+    # Our apps, lowest first: each may import only the ones above it.
+    "analytics",
+    "monitoring",
+    "alerts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "analytics.api.middleware.ApiBodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "toolweaver_site.urls"
+WSGI_APPLICATION = "toolweaver_site.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+_database_variable = "DATABASE_URL" if env_str("DATABASE_URL") else "ANALYTICS_DB_URL"
+_database_url = env_str(_database_variable)
+if _database_url:
+    _default_db = database_from_url(_database_variable, _database_url)
+else:
+    _default_db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(ANALYTICS_DB_PATH)}
+
+if _default_db["ENGINE"].endswith("sqlite3"):
+    if _default_db["NAME"] != ":memory:":
+        _private_file(Path(_default_db["NAME"]))
+    _default_db["OPTIONS"] = {
+        # WAL lets the web server, the worker and beat read while one of them writes;
+        # IMMEDIATE transactions queue writers instead of failing with "database is locked".
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_int("ANALYTICS_SQLITE_TIMEOUT", 30, minimum=1),
+    }
+else:
+    _default_db["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    _default_db["CONN_HEALTH_CHECKS"] = True
+    _default_db["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 10, minimum=1))
+
+_test_db_name = env_str("TOOLWEAVER_TEST_DB_NAME")
+if _test_db_name:
+    # The test run keeps its SQLite test database in a file so that a real worker
+    # process can share it; on PostgreSQL it names the throw-away database.
+    _default_db["TEST"] = {"NAME": _test_db_name}
+
+DATABASES = {"default": _default_db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Internationalisation, static files ---------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = env_path("DJANGO_STATIC_ROOT", str(DATA_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- API --------------------------------------------------------------------
+API_MAX_BODY_BYTES = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+API_MAX_BATCH_ITEMS = 10_000
+ANALYTICS_DEFAULT_ORG = env_str("ANALYTICS_DEFAULT_ORG", "default")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "analytics.api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["analytics.api.permissions.ApiAccess"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "analytics.api.pagination.StandardPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "analytics.api.errors.api_exception_handler",
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ToolWeaver Analytics API",
+    "DESCRIPTION": "Skill analytics, metrics, monitoring and alerting for the ToolWeaver orchestrator.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["analytics.api.permissions.SchemaAccess"],
+    "SERVE_AUTHENTICATION": [
+        "analytics.api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "PREPROCESSING_HOOKS": ["analytics.api.schema.drop_trailing_slash_twins"],
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Celery -------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = DATA_DIR / "celery-broker"
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "data_folder_processed": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimum=1)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+
+# --- Analytics ----------------------------------------------------------------
+ANALYTICS_BACKEND = env_str("ANALYTICS_BACKEND", "sqlite")
+ANALYTICS_DB_RETENTION_DAYS = env_int("ANALYTICS_DB_RETENTION_DAYS", 90, minimum=1)
+ANALYTICS_REQUEST_TRACKING = env_bool("ANALYTICS_REQUEST_TRACKING", True)
+ANALYTICS_TRACKING_FLUSH_EVENTS = env_int("ANALYTICS_TRACKING_FLUSH_EVENTS", 500, minimum=1)
+ANALYTICS_TRACKING_FLUSH_SECONDS = env_float("ANALYTICS_TRACKING_FLUSH_SECONDS", 5.0, minimum=0.1)
+
+# --- Logging ------------------------------------------------------------------
+ANALYTICS_LOG_LEVEL = env_choice(
+    "ANALYTICS_LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+)
+ANALYTICS_LOG_FILE = env_str("ANALYTICS_LOG_FILE")
+_log_handlers = {
+    "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
+}
+if ANALYTICS_LOG_FILE:
+    _log_handlers["file"] = {
+        "class": "logging.FileHandler",
+        "formatter": "plain",
+        "filename": str(Path(ANALYTICS_LOG_FILE).expanduser()),
+    }
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": _log_handlers,
+    "root": {"handlers": list(_log_handlers), "level": ANALYTICS_LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+    },
+}

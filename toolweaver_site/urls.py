@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from toolweaver_site import views
+
+API_PREFIX = "api/v1/analytics/"
+
+handler404 = "analytics.api.errors.json_not_found"
+handler500 = "analytics.api.errors.json_server_error"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path(API_PREFIX, include("analytics.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),
+]
