@@ -44,13 +44,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return "revoked" if obj.is_revoked else "active"
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        token, raw = ApiToken.issue(obj.org, name=obj.name, read_only=obj.read_only)
-        obj.pk = token.pk
-        obj.__dict__.update({k: v for k, v in token.__dict__.items() if not k.startswith("_")})
-        messages.warning(request, f"The new token is {raw} — copy it now: it is not stored and will not be shown again.")
+        raw = None if change else obj.set_new_secret()
+        super().save_model(request, obj, form, change)
+        if raw:
+            messages.warning(request, f"The new token is {raw} — copy it now: it is stored only as a hash.")
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset):

@@ -73,11 +73,17 @@ class ApiToken(models.Model):
     @classmethod
     def issue(cls, org: Organization, name: str = "", read_only: bool = False) -> tuple[ApiToken, str]:
         """Create a token; returns it with the raw secret, which is not kept anywhere."""
-        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(
-            org=org, name=name, read_only=read_only, prefix=raw[: len(TOKEN_PREFIX) + 6], key_hash=hash_token(raw)
-        )
+        token = cls(org=org, name=name, read_only=read_only)
+        raw = token.set_new_secret()
+        token.save()
         return token, raw
+
+    def set_new_secret(self) -> str:
+        """Give an unsaved token its secret; returns the secret, of which only a hash is kept."""
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.prefix = raw[: len(TOKEN_PREFIX) + 6]
+        self.key_hash = hash_token(raw)
+        return raw
 
     @classmethod
     def find_active(cls, raw: str) -> ApiToken | None:

@@ -1,0 +1,36 @@
+# The two commands: `make run` (the platform, with demo data, on SQLite) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: run test test-sqlite test-postgres lint schema bench venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv
+	@$(VENV)/bin/uv pip install -q --python $(PY) -r pyproject.toml --extra dev
+	@rm -f $(VENV)/.installed-* && touch $@
+
+run: venv
+	$(PY) -m toolweaver_site.devserver
+
+# The suite runs on SQLite, then again on a PostgreSQL server it starts itself.
+test: test-sqlite test-postgres
+
+test-sqlite: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: venv
+	TOOLWEAVER_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+schema: venv
+	TOOLWEAVER_DATA_DIR=$$(mktemp -d) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+bench: venv
+	$(PY) -m bench
