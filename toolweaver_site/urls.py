@@ -12,6 +12,8 @@ handler500 = "analytics.api.errors.json_server_error"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path(API_PREFIX, include("analytics.api.urls")),
+    path(API_PREFIX, include("monitoring.api.urls")),
+    path(API_PREFIX, include("alerts.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", views.healthz, name="healthz"),
