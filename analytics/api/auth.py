@@ -51,6 +51,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         token.touch()
+        # Request tracking (a Django middleware) files the request under the token's org.
+        request._request.analytics_token = token
         return TokenPrincipal(token), token
 
     def authenticate_header(self, request):

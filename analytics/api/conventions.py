@@ -7,12 +7,15 @@ instead of re-implementing any of this.
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from analytics.api.auth import TokenPrincipal
 from analytics.api.errors import field_error
+from analytics.api.pagination import StandardPagination
 from analytics.models import Organization
+from analytics.services.validation import validate_items
 from analytics.services.windows import Window, WindowError
 
 MAX_TAG_FILTERS = 20
@@ -62,6 +65,27 @@ class OrgScopeMixin:
 
 class ApiView(OrgScopeMixin, APIView):
     """Base of every API view."""
+
+    pagination_class = StandardPagination
+
+    def paginated(self, rows, serializer_class):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(rows, self.request, view=self)
+        return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+    def validated_batch(self, validate_one) -> list:
+        """The request's items, each checked by ``validate_one(item, errors, now)``; all valid or 400.
+
+        An object posted alone gets plain field errors; a batch gets them per item index.
+        """
+        data = self.request.data
+        items, problems = validate_items(batch_items(data), validate_one, timezone.now())
+        if problems:
+            single = isinstance(data, dict) and "events" not in data
+            if single:
+                raise exceptions.ValidationError({k: v for k, v in problems[0].items() if k != "index"})
+            raise exceptions.ValidationError(problems)
+        return items
 
 
 def window_from_params(params, default=None) -> Window:

@@ -1,8 +1,14 @@
-from analytics.api import tokens
+from analytics.api import metrics, tokens
 from analytics.api.routes import api_path
 
 urlpatterns = [
     *api_path("me", tokens.WhoAmIView.as_view(), "me"),
     *api_path("tokens", tokens.TokenListView.as_view(), "token-list"),
     *api_path("tokens/<int:pk>", tokens.TokenDetailView.as_view(), "token-detail"),
+    *api_path("metrics", metrics.MetricListView.as_view(), "metric-list"),
+    *api_path("metrics/record", metrics.MetricIngestView.as_view(), "metric-record"),
+    *api_path("metrics/batch", metrics.MetricIngestView.as_view(), "metric-batch"),
+    *api_path("metrics/<path:name>/statistics", metrics.MetricStatisticsView.as_view(), "metric-statistics"),
+    *api_path("metrics/<path:name>/time-series", metrics.MetricTimeSeriesView.as_view(), "metric-time-series"),
+    *api_path("performance", metrics.PerformanceView.as_view(), "performance"),
 ]

@@ -1,0 +1,96 @@
+"""Custom metrics: a series per (org, name, type, unit, source, tag set), and narrow raw events.
+
+Tags are normalised into ``MetricSeriesTag`` rows so that filters and group-bys
+resolve series through indexed columns; events then carry only a series id, a
+time and a value.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from analytics.models.orgs import Organization
+
+
+class MetricType(models.TextChoices):
+    COUNTER = "counter", "counter (an increment)"
+    GAUGE = "gauge", "gauge (a point-in-time value)"
+    HISTOGRAM = "histogram", "histogram (a sample of a distribution)"
+    TIMER = "timer", "timer (a duration sample)"
+
+
+def canonical_tags(tags: dict[str, str]) -> str:
+    """One string per tag set, the same whatever the key order: ``k1=v1\\x1fk2=v2``."""
+    return "\x1f".join(f"{key}={tags[key]}" for key in sorted(tags))
+
+
+class MetricSeries(models.Model):
+    # org is null for the platform scope (requests by staff or anonymous callers).
+    org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    metric_type = models.CharField(max_length=16, choices=MetricType.choices, default=MetricType.GAUGE)
+    unit = models.CharField(max_length=32, blank=True)
+    source = models.CharField(max_length=100, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    tag_key = models.TextField(blank=True, editable=False)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+    last_value = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "metric series"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "name", "metric_type", "unit", "source", "tag_key"],
+                name="metric_series_identity",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [models.Index(fields=["name", "org"], name="metric_series_name_org")]
+
+    def __str__(self) -> str:
+        tags = ", ".join(f"{k}={v}" for k, v in sorted(self.tags.items()))
+        return f"{self.name}{{{tags}}}" if tags else self.name
+
+    def save(self, *args, **kwargs):
+        self.tag_key = canonical_tags(self.tags)
+        super().save(*args, **kwargs)
+
+
+class MetricSeriesTag(models.Model):
+    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="tag_rows")
+    key = models.CharField(max_length=64)
+    value = models.CharField(max_length=256)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "key"], name="metric_series_tag_unique")]
+        indexes = [models.Index(fields=["key", "value", "series"], name="metric_tag_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class MetricEvent(models.Model):
+    """One recorded value. Kept for ANALYTICS_DB_RETENTION_DAYS; rollups outlive it."""
+
+    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="events")
+    # Denormalised from the series so that event-id dedup is one unique index per org.
+    org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    timestamp = models.DateTimeField()
+    value = models.FloatField()
+    event_id = models.CharField(max_length=128, null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["series", "timestamp"], name="metric_event_series_time"),
+            models.Index(fields=["timestamp"], name="metric_event_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "event_id"], condition=models.Q(event_id__isnull=False), name="metric_event_dedup"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.timestamp:%Y-%m-%d %H:%M:%S}={self.value}"

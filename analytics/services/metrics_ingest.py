@@ -1,0 +1,174 @@
+"""Recording metric events: validate a batch whole, then write it in bulk.
+
+    validate_metric_item(item, errors, now) -> MetricItem        (one item; see services.validation)
+    ingest_metric_items(org, items) -> IngestResult               (validated items, one transaction)
+    record_metric(name, value, *, org=None, metric_type="gauge", unit="", tags=None, source="",
+                  timestamp=None, event_id=None) -> IngestResult   (one event, from Python)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from analytics.models import MetricEvent, MetricSeries, MetricSeriesTag, MetricType, Organization
+from analytics.models.metrics import canonical_tags
+from analytics.services import validation as check
+
+logger = logging.getLogger(__name__)
+
+INSERT_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class MetricItem:
+    metric_name: str
+    value: float
+    metric_type: str = MetricType.GAUGE
+    unit: str = ""
+    source: str = ""
+    tags: dict = field(default_factory=dict)
+    timestamp: datetime | None = None
+    event_id: str | None = None
+
+    @property
+    def series_key(self) -> tuple:
+        return (self.metric_name, self.metric_type, self.unit, self.source, canonical_tags(self.tags))
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+    def as_dict(self) -> dict:
+        return {"accepted": self.accepted, "duplicates": self.duplicates}
+
+
+def validate_metric_item(item: dict, errors: check.ItemErrors, now: datetime) -> MetricItem:
+    metric_type = check.choice(item, "metric_type", errors, MetricType.values, default=MetricType.GAUGE)
+    # A counter counts up and a timer measures a duration: neither can be negative.
+    minimum = 0 if metric_type in (MetricType.COUNTER, MetricType.TIMER) else None
+    return MetricItem(
+        metric_name=check.text(item, "metric_name", errors, max_length=200, required=True),
+        value=check.number(item, "value", errors, minimum=minimum),
+        metric_type=metric_type,
+        unit=check.text(item, "unit", errors, max_length=32),
+        source=check.text(item, "source", errors, max_length=100),
+        tags=check.tags(item, errors),
+        timestamp=check.timestamp(item, errors, now),
+        event_id=check.event_id(item, errors),
+    )
+
+
+def _series_for(org: Organization | None, items: list[MetricItem]) -> dict[tuple, MetricSeries]:
+    """The series of every item, creating the missing ones (and their tag rows)."""
+    wanted = {item.series_key: item for item in items}
+    names = {key[0] for key in wanted}
+
+    def existing():
+        rows = MetricSeries.objects.filter(org=org, name__in=names).only(
+            "id", "name", "metric_type", "unit", "source", "tag_key", "last_seen"
+        )
+        return {(s.name, s.metric_type, s.unit, s.source, s.tag_key): s for s in rows}
+
+    found = existing()
+    missing = [key for key in wanted if key not in found]
+    if missing:
+        now = timezone.now()
+        MetricSeries.objects.bulk_create(
+            [
+                MetricSeries(
+                    org=org, name=key[0], metric_type=key[1], unit=key[2], source=key[3],
+                    tags=wanted[key].tags, tag_key=key[4], first_seen=now, last_seen=now,
+                )
+                for key in missing
+            ],
+            ignore_conflicts=True,  # another writer may create the same series meanwhile
+        )
+        found = existing()
+        new_series = [found[key] for key in missing]
+        MetricSeriesTag.objects.bulk_create(
+            [
+                MetricSeriesTag(series=series, key=key, value=value)
+                for series in new_series
+                for key, value in wanted[(series.name, series.metric_type, series.unit, series.source,
+                                          series.tag_key)].tags.items()
+            ],
+            ignore_conflicts=True,
+        )
+    return found
+
+
+def _drop_duplicates(org: Organization | None, items: list[MetricItem]) -> list[MetricItem]:
+    """Items whose event_id is already stored for the org, or repeated in the batch, are dropped."""
+    ids = {item.event_id for item in items if item.event_id is not None}
+    if not ids:
+        return items
+    stored = set()
+    id_list = list(ids)
+    for start in range(0, len(id_list), INSERT_CHUNK):
+        stored.update(
+            MetricEvent.objects.filter(org=org, event_id__in=id_list[start:start + INSERT_CHUNK])
+            .values_list("event_id", flat=True)
+        )
+    fresh, seen = [], set()
+    for item in items:
+        if item.event_id is not None:
+            if item.event_id in stored or item.event_id in seen:
+                continue
+            seen.add(item.event_id)
+        fresh.append(item)
+    return fresh
+
+
+@transaction.atomic
+def ingest_metric_items(org: Organization | None, items: list[MetricItem]) -> IngestResult:
+    if not items:
+        return IngestResult(0, 0)
+    fresh = _drop_duplicates(org, items)
+    if fresh:
+        series = _series_for(org, fresh)
+        events = [
+            MetricEvent(series_id=series[item.series_key].id, org=org, timestamp=item.timestamp,
+                        value=item.value, event_id=item.event_id)
+            for item in fresh
+        ]
+        MetricEvent.objects.bulk_create(events, batch_size=INSERT_CHUNK)
+        _update_last_seen(series, fresh)
+    return IngestResult(accepted=len(fresh), duplicates=len(items) - len(fresh))
+
+
+def _update_last_seen(series: dict[tuple, MetricSeries], items: list[MetricItem]) -> None:
+    latest: dict[tuple, MetricItem] = {}
+    for item in items:
+        current = latest.get(item.series_key)
+        if current is None or item.timestamp >= current.timestamp:
+            latest[item.series_key] = item
+    changed = []
+    for key, item in latest.items():
+        row = series[key]
+        if item.timestamp >= row.last_seen:
+            row.last_seen, row.last_value = item.timestamp, item.value
+            changed.append(row)
+    if changed:
+        MetricSeries.objects.bulk_update(changed, ["last_seen", "last_value"])
+
+
+def record_metric(name: str, value: float, *, org: Organization | None = None, metric_type: str = "gauge",
+                  unit: str = "", tags: dict | None = None, source: str = "", timestamp=None,
+                  event_id: str | None = None) -> IngestResult:
+    """Record one event from Python code; raises ValueError naming the bad fields."""
+    raw = {"metric_name": name, "value": value, "metric_type": metric_type, "unit": unit, "tags": tags,
+           "source": source, "event_id": event_id}
+    if timestamp is not None:
+        raw["timestamp"] = timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp
+    errors = check.ItemErrors()
+    item = validate_metric_item(raw, errors, timezone.now())
+    if errors:
+        raise ValueError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items()))
+    return ingest_metric_items(org, [item])

@@ -1,0 +1,269 @@
+"""The one metrics query layer: the only place that aggregates time series.
+
+Skill analytics, alert rules, dashboards and exporters ask it; nothing else
+aggregates metric events. Its Python interface is stable:
+
+    statistics(name, window, *, org=ALL_ORGS, tags=None) -> Stats
+    grouped_statistics(name, window, group_by, *, org=ALL_ORGS, tags=None, with_percentiles=True)
+        -> list[Stats]
+    time_series(name, window, *, interval="1h", aggregate="avg", org=ALL_ORGS, tags=None) -> TimeSeries
+    list_metrics(*, org=ALL_ORGS) -> list[MetricInfo]
+    aggregate_value(stats, aggregate, window) -> float | None     (one number of a Stats, incl. "rate")
+
+``window`` is a ``services.windows.Window`` (start and end, both inclusive).
+``org`` is an Organization, or ALL_ORGS (staff and the in-process client).
+``tags`` is a dict of key → value, ANDed. ``group_by`` is a list of tag keys.
+
+Exact answers are computed in the database: count, sum, avg, min, max in SQL,
+percentiles by linear interpolation between closest ranks (numpy's default):
+``percentile_cont`` on PostgreSQL, window functions (ROW_NUMBER over the
+ordered values) on SQLite. No window's values are loaded into Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db import connection
+from django.db.models import Count, Max
+
+from analytics.models import MetricEvent, MetricSeries
+from analytics.services.windows import Window, isoformat
+
+ALL_ORGS = None
+PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+AGGREGATES = ["avg", "sum", "count", "min", "max", "p50", "p95", "p99", "rate"]
+INTERVALS = {
+    "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400, "1w": 604800,
+}
+STAT_FIELDS = ["count", "sum", "avg", "min", "max", "p50", "p95", "p99"]
+MAX_POINTS = 20_000
+
+
+@dataclass
+class Stats:
+    metric_name: str
+    start: datetime
+    end: datetime
+    count: int = 0
+    sum: float | None = None
+    avg: float | None = None
+    min: float | None = None
+    max: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    source: str = "raw"
+    tags: dict | None = None  # the group's tag values, for grouped statistics
+
+    def as_dict(self) -> dict:
+        body = {"metric_name": self.metric_name, **{name: getattr(self, name) for name in STAT_FIELDS},
+                "start": isoformat(self.start), "end": isoformat(self.end), "source": self.source}
+        if self.tags is not None:
+            body = {"tags": self.tags, **body}
+        return body
+
+
+@dataclass
+class TimeSeries:
+    metric_name: str
+    interval: str
+    aggregate: str
+    start: datetime
+    end: datetime
+    points: list[tuple[datetime, float | None]] = field(default_factory=list)
+    source: str = "raw"
+
+    def as_dict(self) -> dict:
+        return {
+            "metric_name": self.metric_name, "interval": self.interval, "aggregate": self.aggregate,
+            "start": isoformat(self.start), "end": isoformat(self.end), "source": self.source,
+            "points": [{"timestamp": isoformat(moment), "value": value} for moment, value in self.points],
+        }
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    metric_type: str
+    unit: str
+    series: int
+    last_seen: datetime
+
+
+# --- Which series a question is about ------------------------------------------------
+
+
+def matching_series(name: str, *, org=ALL_ORGS, tags: dict | None = None) -> list[tuple[int, dict]]:
+    """(id, tags) of the series of ``name`` whose tags include ``tags`` (resolved on indexed tag rows)."""
+    queryset = MetricSeries.objects.filter(name=name)
+    if org is not ALL_ORGS:
+        queryset = queryset.filter(org=org)
+    for key, value in (tags or {}).items():
+        queryset = queryset.filter(tag_rows__key=key, tag_rows__value=value)
+    return list(queryset.values_list("id", "tags").distinct())
+
+
+# --- SQL --------------------------------------------------------------------------
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _bucket_sql(seconds: int) -> str:
+    if _is_postgres():
+        return f"(floor(extract(epoch from timestamp) / {seconds}) * {seconds})::bigint"
+    return f"((CAST(strftime('%%s', timestamp) AS INTEGER) / {seconds}) * {seconds})"
+
+
+def _group_sql(groups: dict[int, int]) -> str:
+    """Map each series id to its group number (few series per question)."""
+    cases = " ".join(f"WHEN {int(series_id)} THEN {int(group)}" for series_id, group in groups.items())
+    return f"CASE series_id {cases} END"
+
+
+def _aggregate(series_ids, window: Window, group_sql: str, with_percentiles: bool) -> dict[int, dict]:
+    """{group: {count, sum, avg, min, max, p50, p95, p99}} over the window, one query."""
+    if not series_ids:
+        return {}
+    table = MetricEvent._meta.db_table
+    placeholders = ", ".join(["%s"] * len(series_ids))
+    where = f"series_id IN ({placeholders}) AND timestamp >= %s AND timestamp <= %s"
+    ops = connection.ops
+    params = [*series_ids, ops.adapt_datetimefield_value(window.start), ops.adapt_datetimefield_value(window.end)]
+    basic = "COUNT(*), SUM(value), AVG(value), MIN(value), MAX(value)"
+    names = list(PERCENTILES)
+    if not with_percentiles:
+        sql = f"SELECT {group_sql} AS grp, {basic} FROM {table} WHERE {where} GROUP BY 1"
+    elif _is_postgres():
+        fractions = ", ".join(str(p) for p in PERCENTILES.values())
+        sql = (
+            f"SELECT {group_sql} AS grp, {basic}, "
+            f"percentile_cont(ARRAY[{fractions}]) WITHIN GROUP (ORDER BY value) "
+            f"FROM {table} WHERE {where} GROUP BY 1"
+        )
+    else:
+        picks = []
+        for fraction in PERCENTILES.values():
+            rank = f"({fraction} * (n - 1))"
+            picks.append(
+                f"MAX(CASE WHEN rn = CAST({rank} AS INTEGER) THEN value END), "
+                f"MAX(CASE WHEN rn = MIN(CAST({rank} AS INTEGER) + 1, n - 1) THEN value END), "
+                f"MAX({rank} - CAST({rank} AS INTEGER))"
+            )
+        sql = (
+            f"WITH base AS (SELECT {group_sql} AS grp, value FROM {table} WHERE {where}), "
+            "ranked AS (SELECT grp, value, ROW_NUMBER() OVER (PARTITION BY grp ORDER BY value) - 1 AS rn, "
+            "COUNT(*) OVER (PARTITION BY grp) AS n FROM base) "
+            f"SELECT grp, {basic}, {', '.join(picks)} FROM ranked GROUP BY grp"
+        )
+    results = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            group, count, total, avg, low, high = row[:6]
+            values = {"count": int(count), "sum": _f(total), "avg": _f(avg), "min": _f(low), "max": _f(high)}
+            if with_percentiles and _is_postgres():
+                values.update({name: _f(v) for name, v in zip(names, row[6], strict=True)})
+            elif with_percentiles:
+                for index, name in enumerate(names):
+                    lo, hi, frac = row[6 + 3 * index: 9 + 3 * index]
+                    values[name] = _f(lo + (hi - lo) * frac)
+            results[int(group)] = values
+    return results
+
+
+def _f(value) -> float | None:
+    return None if value is None else float(value)
+
+
+# --- Questions -------------------------------------------------------------------------
+
+
+def statistics(name: str, window: Window, *, org=ALL_ORGS, tags: dict | None = None) -> Stats:
+    ids = [series_id for series_id, _ in matching_series(name, org=org, tags=tags)]
+    found = _aggregate(ids, window, "0", with_percentiles=True).get(0, {})
+    return Stats(metric_name=name, start=window.start, end=window.end, **found)
+
+
+def grouped_statistics(name: str, window: Window, group_by: list[str], *, org=ALL_ORGS,
+                       tags: dict | None = None, with_percentiles: bool = True) -> list[Stats]:
+    """Statistics per distinct combination of the ``group_by`` tag values (a missing tag is null).
+
+    ``with_percentiles=False`` skips the costly part when only counts and sums are wanted.
+    """
+    group_of: dict[int, int] = {}
+    group_tags: list[dict] = []
+    index_of: dict[tuple, int] = {}
+    for series_id, series_tags in matching_series(name, org=org, tags=tags):
+        key = tuple(series_tags.get(tag) for tag in group_by)
+        if key not in index_of:
+            index_of[key] = len(group_tags)
+            group_tags.append(dict(zip(group_by, key, strict=True)))
+        group_of[series_id] = index_of[key]
+    found = _aggregate(list(group_of), window, _group_sql(group_of), with_percentiles) if group_of else {}
+    groups = [
+        Stats(metric_name=name, start=window.start, end=window.end, tags=group_tags[index], **values)
+        for index, values in found.items()
+    ]
+    return sorted(groups, key=lambda stats: (-stats.count, sorted((k, v or "") for k, v in stats.tags.items())))
+
+
+def aggregate_value(stats: Stats, aggregate: str, window: Window) -> float | None:
+    """One number of a Stats; ``rate`` is the sum per second of the window (for counters: increments/s)."""
+    if aggregate == "rate":
+        return None if stats.sum is None else stats.sum / window.duration.total_seconds()
+    if aggregate == "count":
+        return stats.count
+    return getattr(stats, aggregate)
+
+
+def bucket_starts(window: Window, seconds: int) -> list[datetime]:
+    """UTC-aligned bucket starts (multiples of ``seconds`` since the epoch) covering the window."""
+    first = int(window.start.timestamp()) // seconds * seconds
+    last = int(window.end.timestamp()) // seconds * seconds
+    return [datetime.fromtimestamp(moment, UTC) for moment in range(first, last + 1, seconds)]
+
+
+def time_series(name: str, window: Window, *, interval: str = "1h", aggregate: str = "avg", org=ALL_ORGS,
+                tags: dict | None = None) -> TimeSeries:
+    """One point per bucket (its start), ``None`` for an empty bucket."""
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}")
+    seconds = INTERVALS[interval]
+    starts = bucket_starts(window, seconds)
+    if len(starts) > MAX_POINTS:
+        raise ValueError(f"{len(starts)} points: use a longer interval (at most {MAX_POINTS} points)")
+    ids = [series_id for series_id, _ in matching_series(name, org=org, tags=tags)]
+    found = _aggregate(ids, window, _bucket_sql(seconds), with_percentiles=aggregate in PERCENTILES)
+    points = []
+    for moment in starts:
+        values = found.get(int(moment.timestamp()))
+        if values is None:
+            points.append((moment, None))
+        elif aggregate == "rate":
+            points.append((moment, values["sum"] / seconds))
+        else:
+            points.append((moment, values[aggregate]))
+    return TimeSeries(metric_name=name, interval=interval, aggregate=aggregate, start=window.start,
+                      end=window.end, points=points)
+
+
+def list_metrics(*, org=ALL_ORGS) -> list[MetricInfo]:
+    queryset = MetricSeries.objects.all() if org is ALL_ORGS else MetricSeries.objects.filter(org=org)
+    rows = (
+        queryset.values("name", "metric_type", "unit")
+        .annotate(series=Count("id"), last_seen=Max("last_seen"))
+        .order_by("name", "metric_type", "unit")
+    )
+    return [MetricInfo(**row) for row in rows]
+
+
+__all__ = [
+    "AGGREGATES", "ALL_ORGS", "INTERVALS", "MetricInfo", "Stats", "TimeSeries", "Window",
+    "aggregate_value", "grouped_statistics", "list_metrics", "statistics", "time_series",
+]
