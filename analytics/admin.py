@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from analytics.models import ApiToken, Organization
+from analytics.admin_paginators import CappedCountPaginator
+from analytics.models import ApiToken, MetricEvent, MetricSeries, MetricSeriesTag, Organization
 
 
 class ApiTokenInline(admin.TabularInline):
@@ -53,3 +56,74 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"{count} token(s) revoked.")
+
+
+# --- Metrics -----------------------------------------------------------------------
+
+
+class RecentFilter(admin.SimpleListFilter):
+    """A time-range filter that costs one indexed range condition (no date scan, unlike date_hierarchy)."""
+
+    title = "recorded"
+    parameter_name = "recent"
+    RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
+              "30d": timedelta(days=30)}
+
+    def lookups(self, request, model_admin):
+        return [(key, f"last {key}") for key in self.RANGES]
+
+    def queryset(self, request, queryset):
+        if self.value() in self.RANGES:
+            return queryset.filter(timestamp__gte=timezone.now() - self.RANGES[self.value()])
+        return queryset
+
+
+class MetricSeriesTagInline(admin.TabularInline):
+    model = MetricSeriesTag
+    extra = 0
+    can_delete = False
+    readonly_fields = ["key", "value"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MetricSeries)
+class MetricSeriesAdmin(admin.ModelAdmin):
+    list_display = ["name", "org", "metric_type", "unit", "tag_list", "last_value", "last_seen", "events_per_minute"]
+    list_filter = ["metric_type", "org"]
+    search_fields = ["name", "tag_rows__value"]
+    readonly_fields = ["org", "name", "metric_type", "unit", "source", "tags", "first_seen", "last_seen",
+                       "last_value"]
+    inlines = [MetricSeriesTagInline]
+    ordering = ["name"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="tags")
+    def tag_list(self, obj):
+        return ", ".join(f"{key}={value}" for key, value in sorted(obj.tags.items())) or "—"
+
+    @admin.display(description="events/min (last hour)")
+    def events_per_minute(self, obj):
+        since = timezone.now() - timedelta(hours=1)
+        return round(MetricEvent.objects.filter(series=obj, timestamp__gte=since).count() / 60, 2)
+
+
+@admin.register(MetricEvent)
+class MetricEventAdmin(admin.ModelAdmin):
+    list_display = ["timestamp", "series", "value", "org", "event_id"]
+    list_filter = [RecentFilter, "series__metric_type", "org"]
+    search_fields = ["series__name", "event_id"]
+    list_select_related = ["series", "org"]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    ordering = ["-timestamp"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

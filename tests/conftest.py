@@ -13,6 +13,13 @@ from analytics.models import ApiToken, Organization
 API = "/api/v1/analytics/"
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Password hashing is deliberately slow; the tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @dataclass
 class Persona:
     """Someone calling the API: a client already authenticated as them."""

@@ -12,7 +12,7 @@ from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from analytics.api.auth import TokenPrincipal
-from analytics.api.errors import field_error
+from analytics.api.errors import BatchInvalid, field_error
 from analytics.api.pagination import StandardPagination
 from analytics.models import Organization
 from analytics.services.validation import validate_items
@@ -84,7 +84,7 @@ class ApiView(OrgScopeMixin, APIView):
             single = isinstance(data, dict) and "events" not in data
             if single:
                 raise exceptions.ValidationError({k: v for k, v in problems[0].items() if k != "index"})
-            raise exceptions.ValidationError(problems)
+            raise BatchInvalid(problems)
         return items
 
 

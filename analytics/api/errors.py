@@ -17,6 +17,14 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class BatchInvalid(exceptions.ValidationError):
+    """A batch with bad items: ``problems`` is ``[{"index": i, "field": ["message"]}, ...]``."""
+
+    def __init__(self, problems: list[dict]):
+        super().__init__("Invalid batch.")
+        self.problems = problems
+
+
 def field_error(field: str, message: str) -> exceptions.ValidationError:
     return exceptions.ValidationError({field: [message]})
 
@@ -42,14 +50,10 @@ def _as_messages(value):
 def api_exception_handler(exc, context):
     if isinstance(exc, exceptions.ParseError):
         return Response({"errors": {"body": [str(exc.detail)]}}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, BatchInvalid):
+        return Response({"errors": exc.problems}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ValidationError):
-        detail = exc.detail
-        if isinstance(detail, list) and detail and all(isinstance(item, dict) and "index" in item for item in detail):
-            body = [{"index": item["index"], **_as_field_errors({k: v for k, v in item.items() if k != "index"})}
-                    for item in detail]
-        else:
-            body = _as_field_errors(detail)
-        return Response({"errors": body}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"errors": _as_field_errors(exc.detail)}, status=status.HTTP_400_BAD_REQUEST)
     return exception_handler(exc, context)
 
 

@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
+import django.db.models.functions.comparison
 from django.db import migrations, models
 
 
@@ -57,7 +58,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='metricseries',
-            constraint=models.UniqueConstraint(fields=('org', 'name', 'metric_type', 'unit', 'source', 'tag_key'), name='metric_series_identity', nulls_distinct=False),
+            constraint=models.UniqueConstraint(django.db.models.functions.comparison.Coalesce(models.F('org'), models.Value(0)), models.F('name'), models.F('metric_type'), models.F('unit'), models.F('source'), models.F('tag_key'), name='metric_series_identity'),
         ),
         migrations.AddIndex(
             model_name='metricevent',

@@ -8,6 +8,8 @@ time and a value.
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from analytics.models.orgs import Organization
@@ -41,10 +43,10 @@ class MetricSeries(models.Model):
     class Meta:
         verbose_name_plural = "metric series"
         constraints = [
+            # Coalesce: the platform scope (org NULL) is one scope, on SQLite and PostgreSQL alike.
             models.UniqueConstraint(
-                fields=["org", "name", "metric_type", "unit", "source", "tag_key"],
+                Coalesce(F("org"), Value(0)), F("name"), F("metric_type"), F("unit"), F("source"), F("tag_key"),
                 name="metric_series_identity",
-                nulls_distinct=False,
             ),
         ]
         indexes = [models.Index(fields=["name", "org"], name="metric_series_name_org")]

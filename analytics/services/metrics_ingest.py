@@ -68,23 +68,26 @@ def validate_metric_item(item: dict, errors: check.ItemErrors, now: datetime) ->
 def _series_for(org: Organization | None, items: list[MetricItem]) -> dict[tuple, MetricSeries]:
     """The series of every item, creating the missing ones (and their tag rows)."""
     wanted = {item.series_key: item for item in items}
+    earliest: dict[tuple, datetime] = {}
+    for item in items:
+        if item.series_key not in earliest or item.timestamp < earliest[item.series_key]:
+            earliest[item.series_key] = item.timestamp
     names = {key[0] for key in wanted}
 
     def existing():
         rows = MetricSeries.objects.filter(org=org, name__in=names).only(
-            "id", "name", "metric_type", "unit", "source", "tag_key", "last_seen"
+            "id", "name", "metric_type", "unit", "source", "tag_key", "last_seen", "last_value"
         )
         return {(s.name, s.metric_type, s.unit, s.source, s.tag_key): s for s in rows}
 
     found = existing()
     missing = [key for key in wanted if key not in found]
     if missing:
-        now = timezone.now()
         MetricSeries.objects.bulk_create(
             [
                 MetricSeries(
                     org=org, name=key[0], metric_type=key[1], unit=key[2], source=key[3],
-                    tags=wanted[key].tags, tag_key=key[4], first_seen=now, last_seen=now,
+                    tags=wanted[key].tags, tag_key=key[4], first_seen=earliest[key], last_seen=earliest[key],
                 )
                 for key in missing
             ],
@@ -152,7 +155,7 @@ def _update_last_seen(series: dict[tuple, MetricSeries], items: list[MetricItem]
     changed = []
     for key, item in latest.items():
         row = series[key]
-        if item.timestamp >= row.last_seen:
+        if row.last_value is None or item.timestamp >= row.last_seen:
             row.last_seen, row.last_value = item.timestamp, item.value
             changed.append(row)
     if changed:

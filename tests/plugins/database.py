@@ -26,6 +26,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-" + "x" * 40)
     os.environ["DJANGO_DEBUG"] = "false"
     os.environ["DJANGO_SECURE_SSL"] = "false"
+    # Request tracking writes from a background thread, which a test's open transaction would block;
+    # the tests of tracking turn it on with a transactional database.
+    os.environ["ANALYTICS_REQUEST_TRACKING"] = "false"
     os.environ["ANALYTICS_TRACKING_FLUSH_SECONDS"] = "0.5"
     for name in ("DATABASE_URL", "ANALYTICS_DB_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
         os.environ.pop(name, None)
