@@ -1,0 +1,123 @@
+from datetime import timedelta
+
+from django.contrib import admin
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from monitoring.models import HealthCheck, Service, ServiceDailySLA, ServiceTransition
+from monitoring.services.reports import uptime_percentage
+from monitoring.services.runner import run_services_now
+
+STATUS_COLOURS = {"healthy": "#2e7d32", "degraded": "#ef6c00", "unhealthy": "#c62828", "unknown": "#757575"}
+HISTORY_ROWS = 50
+
+
+def coloured_status(status: str):
+    return format_html('<strong style="color: {}">{}</strong>', STATUS_COLOURS[status], status)
+
+
+def percent(value):
+    return "–" if value is None else f"{value:.3f}%"
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "service_type", "check_kind", "current_status", "last_checked_at",
+                    "uptime_24h", "uptime_7d", "uptime_30d", "enabled"]
+    list_filter = ["service_type", "check_kind", "enabled"]
+    search_fields = ["name", "description"]
+    actions = ["run_check_now"]
+    readonly_fields = ["current_status", "consecutive_failures", "last_checked_at", "last_response_time_ms",
+                       "last_error", "next_check_at", "check_history"]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "service_type", "enabled"]}),
+        ("Check", {"fields": ["check_kind", "target", "http_method", "expected_status", "body_keyword"]}),
+        ("Rules", {"fields": ["interval_seconds", "timeout_seconds", "degraded_response_time_ms",
+                              "failures_before_unhealthy", "sla_target"]}),
+        ("State", {"fields": readonly_fields}),
+    ]
+
+    @admin.display(description="status")
+    def current_status(self, obj):
+        return coloured_status(obj.current_status())
+
+    def _uptime(self, obj, days):
+        return percent(uptime_percentage(obj, timedelta(days=days)))
+
+    @admin.display(description="uptime 24h")
+    def uptime_24h(self, obj):
+        return self._uptime(obj, 1)
+
+    @admin.display(description="uptime 7d")
+    def uptime_7d(self, obj):
+        return self._uptime(obj, 7)
+
+    @admin.display(description="uptime 30d")
+    def uptime_30d(self, obj):
+        return self._uptime(obj, 30)
+
+    @admin.display(description=f"check history (last {HISTORY_ROWS})")
+    def check_history(self, obj):
+        if obj.pk is None:
+            return "–"
+        checks = obj.checks.order_by("-checked_at")[:HISTORY_ROWS]
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((timezone.localtime(c.checked_at).strftime("%Y-%m-%d %H:%M:%S"), coloured_status(c.status),
+              "–" if c.response_time_ms is None else f"{c.response_time_ms:.1f} ms", c.consecutive_failures,
+              c.error) for c in checks),
+        )
+        return format_html(
+            "<table><thead><tr><th>checked at</th><th>status</th><th>response time</th>"
+            "<th>failures in a row</th><th>error</th></tr></thead><tbody>{}</tbody></table>", rows,
+        )
+
+    @admin.action(description="Run check now")
+    def run_check_now(self, request, queryset):
+        for result in run_services_now(queryset):
+            detail = f": {result.error}" if result.error else ""
+            self.message_user(request, f"{result.service.name}: {result.status}{detail}")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(HealthCheck)
+class HealthCheckAdmin(ReadOnlyAdmin):
+    list_display = ["service", "checked_at", "status_display", "response_time_ms", "consecutive_failures", "error"]
+    list_filter = ["status", "service"]
+    date_hierarchy = "checked_at"
+    list_select_related = ["service"]
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        return coloured_status(obj.status)
+
+
+@admin.register(ServiceTransition)
+class ServiceTransitionAdmin(ReadOnlyAdmin):
+    list_display = ["service", "at", "from_status", "to_status", "reason", "claimed_at"]
+    list_filter = ["to_status", "service"]
+    list_select_related = ["service"]
+
+
+@admin.register(ServiceDailySLA)
+class ServiceDailySLAAdmin(ReadOnlyAdmin):
+    list_display = ["service", "day", "uptime", "downtime_incidents", "downtime_minutes", "avg_response_time_ms",
+                    "p95_response_time_ms", "sla_target"]
+    list_filter = ["service"]
+    date_hierarchy = "day"
+    list_select_related = ["service"]
+
+    @admin.display(description="uptime")
+    def uptime(self, obj):
+        return percent(obj.uptime_percentage)
+
+    @admin.display(description="downtime (min)")
+    def downtime_minutes(self, obj):
+        return round(obj.unhealthy_seconds / 60, 1)
