@@ -127,3 +127,5 @@ class MetricEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+from analytics import admin_skills  # noqa: E402,F401  (skill analytics registers its pages)

@@ -1,6 +1,7 @@
 """Analytics' part of seed_demo: two orgs, the staff login, a token per org, then each part's data."""
 
 from analytics.demo_metrics import seed_metrics
+from analytics.demo_skills import seed_skills
 from analytics.models import ApiToken, Organization
 from analytics.services.orgs import ensure_local_admin, save_demo_token
 
@@ -15,4 +16,5 @@ def seed(context) -> None:
             path = save_demo_token(slug, raw)
             context.log(f"demo token for {slug} written to {path}")
     ensure_local_admin()
+    seed_skills(context)
     seed_metrics(context)

@@ -1,6 +1,14 @@
+from datetime import timedelta
+
 from analytics.services.platform import PeriodicJob
 
 PERIODIC_JOBS = [
+    PeriodicJob(
+        name="rollup metrics",
+        task="analytics.rollup_metrics",
+        every=timedelta(minutes=1),
+        description="Build the minute, hour and day rollups that closed since the last run; rebuild dirty ones.",
+    ),
     PeriodicJob(
         name="cleanup old data",
         task="analytics.cleanup_old_data",

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from analytics.services import platform
+from analytics.services import platform, rollups
 
 
 @shared_task(name="analytics.cleanup_old_data")
@@ -14,3 +14,8 @@ def cleanup_old_data() -> dict[str, int]:
 def ping(payload: str = "pong") -> str:
     """Round trip through the broker and a worker (used by readiness checks and tests)."""
     return payload
+
+
+@shared_task(name="analytics.rollup_metrics")
+def rollup_metrics() -> dict[str, int]:
+    return rollups.rollup_metrics()

@@ -219,9 +219,26 @@ CELERY_TIMEZONE = "UTC"
 # --- Analytics ----------------------------------------------------------------
 ANALYTICS_BACKEND = env_str("ANALYTICS_BACKEND", "sqlite")
 ANALYTICS_DB_RETENTION_DAYS = env_int("ANALYTICS_DB_RETENTION_DAYS", 90, minimum=1)
+# Rollups outlive raw events: minute rows for ANALYTICS_ROLLUP_MINUTE_DAYS, hour rows for a year, day rows
+# for ever (0 = keep for ever). Windows up to ANALYTICS_RAW_QUERY_MAX_MINUTES read raw events only (exact).
+ANALYTICS_ROLLUP_MINUTE_DAYS = env_int("ANALYTICS_ROLLUP_MINUTE_DAYS", 8, minimum=0)
+ANALYTICS_ROLLUP_HOUR_DAYS = env_int("ANALYTICS_ROLLUP_HOUR_DAYS", 366, minimum=0)
+ANALYTICS_ROLLUP_DAY_DAYS = env_int("ANALYTICS_ROLLUP_DAY_DAYS", 0, minimum=0)
+ANALYTICS_RAW_QUERY_MAX_MINUTES = env_int("ANALYTICS_RAW_QUERY_MAX_MINUTES", 60, minimum=0)
 ANALYTICS_REQUEST_TRACKING = env_bool("ANALYTICS_REQUEST_TRACKING", True)
 ANALYTICS_TRACKING_FLUSH_EVENTS = env_int("ANALYTICS_TRACKING_FLUSH_EVENTS", 500, minimum=1)
 ANALYTICS_TRACKING_FLUSH_SECONDS = env_float("ANALYTICS_TRACKING_FLUSH_SECONDS", 5.0, minimum=0.1)
+
+# --- Analytics client backends (docs/client.md) -------------------------------
+OTLP_ENDPOINT = env_str("OTLP_ENDPOINT", "")
+OTLP_INSTANCE_ID = env_str("OTLP_INSTANCE_ID", "")
+OTLP_TOKEN = env_str("OTLP_TOKEN", "")
+OTLP_PUSH_INTERVAL = env_float("OTLP_PUSH_INTERVAL", 60.0, minimum=1)
+PROMETHEUS_ENABLED = env_bool("PROMETHEUS_ENABLED", True)
+PROMETHEUS_HOST = env_str("PROMETHEUS_HOST", "127.0.0.1")
+PROMETHEUS_PORT = env_int("PROMETHEUS_PORT", 8000, minimum=1)
+WANDB_API_KEY = env_str("WANDB_API_KEY", "")
+GRAFANA_API_KEY = env_str("GRAFANA_API_KEY", "")
 
 # --- Logging ------------------------------------------------------------------
 ANALYTICS_LOG_LEVEL = env_choice(

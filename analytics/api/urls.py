@@ -1,4 +1,4 @@
-from analytics.api import metrics, tokens
+from analytics.api import metrics, skills, tokens
 from analytics.api.routes import api_path
 
 urlpatterns = [
@@ -11,4 +11,10 @@ urlpatterns = [
     *api_path("metrics/<path:name>/statistics", metrics.MetricStatisticsView.as_view(), "metric-statistics"),
     *api_path("metrics/<path:name>/time-series", metrics.MetricTimeSeriesView.as_view(), "metric-time-series"),
     *api_path("performance", metrics.PerformanceView.as_view(), "performance"),
+    # The fixed words first: they are reserved, never skill ids.
+    *api_path("skills/executions", skills.SkillExecutionIngestView.as_view(), "skill-executions"),
+    *api_path("skills/ratings", skills.SkillRatingIngestView.as_view(), "skill-ratings"),
+    *api_path("skills/installs", skills.SkillInstallIngestView.as_view(), "skill-installs"),
+    *api_path("skills/<str:skill_id>", skills.SkillDetailView.as_view(), "skill-detail"),
+    *api_path("skills/<str:skill_id>/trend", skills.SkillTrendView.as_view(), "skill-trend"),
 ]

@@ -76,9 +76,13 @@ class MetricSeriesTag(models.Model):
 class MetricEvent(models.Model):
     """One recorded value. Kept for ANALYTICS_DB_RETENTION_DAYS; rollups outlive it."""
 
-    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="events")
+    # No database-level foreign keys on this high-volume table: PostgreSQL checks each one per row at
+    # commit, which costs more than the insert itself. Ingest creates the series in the same
+    # transaction, and Django still cascades deletes.
+    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="events", db_constraint=False)
     # Denormalised from the series so that event-id dedup is one unique index per org.
-    org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                            db_constraint=False)
     timestamp = models.DateTimeField()
     value = models.FloatField()
     event_id = models.CharField(max_length=128, null=True, blank=True)

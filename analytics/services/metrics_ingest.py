@@ -11,17 +11,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from analytics.models import MetricEvent, MetricSeries, MetricSeriesTag, MetricType, Organization
 from analytics.models.metrics import canonical_tags
 from analytics.services import validation as check
+from analytics.services.bulk_insert import insert_rows
+from analytics.services.rollups import mark_dirty
 
 logger = logging.getLogger(__name__)
 
 INSERT_CHUNK = 5000
+EVENT_COLUMNS = ["series_id", "org_id", "timestamp", "value", "event_id"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class MetricItem:
     timestamp: datetime | None = None
     event_id: str | None = None
 
-    @property
+    @cached_property
     def series_key(self) -> tuple:
         return (self.metric_name, self.metric_type, self.unit, self.source, canonical_tags(self.tags))
 
@@ -49,8 +53,11 @@ class IngestResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates}
 
 
+METRIC_TYPES = tuple(MetricType.values)
+
+
 def validate_metric_item(item: dict, errors: check.ItemErrors, now: datetime) -> MetricItem:
-    metric_type = check.choice(item, "metric_type", errors, MetricType.values, default=MetricType.GAUGE)
+    metric_type = check.choice(item, "metric_type", errors, METRIC_TYPES, default=MetricType.GAUGE)
     # A counter counts up and a timer measures a duration: neither can be negative.
     minimum = 0 if metric_type in (MetricType.COUNTER, MetricType.TIMER) else None
     return MetricItem(
@@ -136,14 +143,27 @@ def ingest_metric_items(org: Organization | None, items: list[MetricItem]) -> In
     fresh = _drop_duplicates(org, items)
     if fresh:
         series = _series_for(org, fresh)
-        events = [
-            MetricEvent(series_id=series[item.series_key].id, org=org, timestamp=item.timestamp,
-                        value=item.value, event_id=item.event_id)
-            for item in fresh
-        ]
-        MetricEvent.objects.bulk_create(events, batch_size=INSERT_CHUNK)
+        org_id = org.pk if org else None
+        stored = _insert_events(org_id, [(series[item.series_key].id, org_id, item.timestamp, item.value,
+                                          item.event_id) for item in fresh])
         _update_last_seen(series, fresh)
-    return IngestResult(accepted=len(fresh), duplicates=len(items) - len(fresh))
+        mark_dirty(((series[item.series_key].id, item.timestamp) for item in fresh), timezone.now())
+        return IngestResult(accepted=stored, duplicates=len(items) - stored)
+    return IngestResult(accepted=0, duplicates=len(items))
+
+
+def _insert_events(org_id, rows: list[tuple]) -> int:
+    """Insert the rows; returns how many were stored."""
+    try:
+        with transaction.atomic():
+            return insert_rows(MetricEvent._meta.db_table, EVENT_COLUMNS, rows)
+    except IntegrityError:
+        # Another request stored some of these event ids meanwhile: keep theirs, store the rest.
+        ids = [row[4] for row in rows if row[4] is not None]
+        if not ids:
+            raise
+        taken = set(MetricEvent.objects.filter(org_id=org_id, event_id__in=ids).values_list("event_id", flat=True))
+        return insert_rows(MetricEvent._meta.db_table, EVENT_COLUMNS, [row for row in rows if row[4] not in taken])
 
 
 def _update_last_seen(series: dict[tuple, MetricSeries], items: list[MetricItem]) -> None:

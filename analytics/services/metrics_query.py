@@ -23,12 +23,15 @@ ordered values) on SQLite. No window's values are loaded into Python.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Max
 
 from analytics.models import MetricEvent, MetricSeries
+from analytics.services import rollup_reads
+from analytics.services.sketch import Sketch
 from analytics.services.windows import Window, isoformat
 
 ALL_ORGS = None
@@ -182,10 +185,29 @@ def _f(value) -> float | None:
 # --- Questions -------------------------------------------------------------------------
 
 
+def _use_raw_only(window: Window) -> bool:
+    return window.duration <= timedelta(minutes=settings.ANALYTICS_RAW_QUERY_MAX_MINUTES)
+
+
+def _rollup_plan(window: Window, series_ids):
+    """Segments of a plan that reads rollups, or None when the exact raw path is the better one."""
+    coverage = rollup_reads.Coverage(window.start, window.end, series_ids)
+    segments = coverage.plan(window.start, window.end)
+    if not rollup_reads.uses_rollups(segments) or rollup_reads.raw_span(segments) > rollup_reads.MAX_RAW_SPAN:
+        return None
+    return segments
+
+
 def statistics(name: str, window: Window, *, org=ALL_ORGS, tags: dict | None = None) -> Stats:
     ids = [series_id for series_id, _ in matching_series(name, org=org, tags=tags)]
-    found = _aggregate(ids, window, "0", with_percentiles=True).get(0, {})
-    return Stats(metric_name=name, start=window.start, end=window.end, **found)
+    segments = None if (_use_raw_only(window) or not ids) else _rollup_plan(window, ids)
+    if segments is None:
+        found = _aggregate(ids, window, "0", with_percentiles=True).get(0, {})
+        return Stats(metric_name=name, start=window.start, end=window.end, **found)
+    partial = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=dict.fromkeys(ids, 0),
+                                          whole_name=not tags)[0]
+    return Stats(metric_name=name, start=window.start, end=window.end, source="rollup",
+                 **partial.stats(PERCENTILES.values()))
 
 
 def grouped_statistics(name: str, window: Window, group_by: list[str], *, org=ALL_ORGS,
@@ -203,9 +225,17 @@ def grouped_statistics(name: str, window: Window, group_by: list[str], *, org=AL
             index_of[key] = len(group_tags)
             group_tags.append(dict(zip(group_by, key, strict=True)))
         group_of[series_id] = index_of[key]
-    found = _aggregate(list(group_of), window, _group_sql(group_of), with_percentiles) if group_of else {}
+    segments = None if (_use_raw_only(window) or not group_of) else _rollup_plan(window, group_of)
+    if segments is None:
+        found = _aggregate(list(group_of), window, _group_sql(group_of), with_percentiles) if group_of else {}
+        source = "raw"
+    else:
+        partials = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=group_of,
+                                               whole_name=False)
+        found = {group: partial.stats(PERCENTILES.values()) for group, partial in partials.items() if partial.count}
+        source = "rollup"
     groups = [
-        Stats(metric_name=name, start=window.start, end=window.end, tags=group_tags[index], **values)
+        Stats(metric_name=name, start=window.start, end=window.end, tags=group_tags[index], source=source, **values)
         for index, values in found.items()
     ]
     return sorted(groups, key=lambda stats: (-stats.count, sorted((k, v or "") for k, v in stats.tags.items())))
@@ -227,6 +257,14 @@ def bucket_starts(window: Window, seconds: int) -> list[datetime]:
     return [datetime.fromtimestamp(moment, UTC) for moment in range(first, last + 1, seconds)]
 
 
+def _point_value(values: dict, aggregate: str, seconds: float):
+    if not values or not values.get("count"):
+        return None
+    if aggregate == "rate":
+        return values["sum"] / seconds
+    return values[aggregate]
+
+
 def time_series(name: str, window: Window, *, interval: str = "1h", aggregate: str = "avg", org=ALL_ORGS,
                 tags: dict | None = None) -> TimeSeries:
     """One point per bucket (its start), ``None`` for an empty bucket."""
@@ -238,19 +276,78 @@ def time_series(name: str, window: Window, *, interval: str = "1h", aggregate: s
     starts = bucket_starts(window, seconds)
     if len(starts) > MAX_POINTS:
         raise ValueError(f"{len(starts)} points: use a longer interval (at most {MAX_POINTS} points)")
-    ids = [series_id for series_id, _ in matching_series(name, org=org, tags=tags)]
-    found = _aggregate(ids, window, _bucket_sql(seconds), with_percentiles=aggregate in PERCENTILES)
-    points = []
-    for moment in starts:
-        values = found.get(int(moment.timestamp()))
-        if values is None:
-            points.append((moment, None))
-        elif aggregate == "rate":
-            points.append((moment, values["sum"] / seconds))
-        else:
-            points.append((moment, values[aggregate]))
+    matches = matching_series(name, org=org, tags=tags)
+    ids = [series_id for series_id, _ in matches]
+    found = None if (_use_raw_only(window) or not ids) else _series_from_rollups(
+        name, window, seconds, aggregate, org=org, ids=ids, whole_name=not tags, starts=starts)
+    source = "rollup"
+    if found is None:
+        found = _aggregate(ids, window, _bucket_sql(seconds), with_percentiles=aggregate in PERCENTILES)
+        source = "raw"
+    points = [(moment, _point_value(found.get(int(moment.timestamp())), aggregate, seconds)) for moment in starts]
     return TimeSeries(metric_name=name, interval=interval, aggregate=aggregate, start=window.start,
-                      end=window.end, points=points)
+                      end=window.end, points=points, source=source)
+
+
+def _series_from_rollups(name, window, seconds, aggregate, *, org, ids, whole_name, starts):
+    """{bucket epoch: stats} from rollup rows; buckets that rows cannot answer whole are planned one by one.
+
+    A bucket is answered by rows of the coarsest tier dividing the interval when it lies inside the window,
+    inside the built range and has no dirty minute. With one row per bucket (one org's name rows, or a
+    single series) a percentile is read from the row's stored column, without merging sketches.
+    """
+    coverage = rollup_reads.Coverage(window.start, window.end, ids)
+    tier = next((t for t in rollup_reads.TIERS if seconds % t == 0 and t in coverage.tiers), None)
+    if tier is None:
+        return None
+    built_from, built_until = (int(moment.timestamp()) for moment in coverage.tiers[tier])
+    dirty = {minute // seconds * seconds for minute in coverage.dirty}
+    window_start, window_end = window.start.timestamp(), window.end.timestamp()
+    interior, edges = [], []
+    for moment in starts:
+        epoch = int(moment.timestamp())
+        bucket_end = epoch + seconds
+        if (epoch >= window_start and bucket_end <= window_end and built_from <= epoch
+                and bucket_end <= built_until and epoch not in dirty):
+            interior.append(moment)
+        else:
+            edges.append(moment)
+    found: dict[int, dict] = {}
+    if interior:
+        single_row = seconds == tier and ((whole_name and org is not ALL_ORGS) or len(ids) == 1)
+        percentile = aggregate in PERCENTILES
+        rows = rollup_reads.bucket_rows(
+            tier, interior[0], interior[-1] + timedelta(seconds=seconds), name=name, org=org, series_ids=ids,
+            whole_name=whole_name, with_sketches=percentile and not single_row,
+        )
+        interior_set = {int(moment.timestamp()) for moment in interior}
+        partials: dict[int, rollup_reads.Partial] = {}
+        for row in rows:
+            bucket = row[0] // seconds * seconds
+            if bucket not in interior_set:
+                continue
+            if single_row:
+                count, total, low, high, p50, p95, p99 = row[1:8]
+                found[bucket] = {"count": count, "sum": total, "avg": total / count if count else None,
+                                 "min": low, "max": high, "p50": p50, "p95": p95, "p99": p99}
+                continue
+            partial = partials.setdefault(bucket, rollup_reads.Partial())
+            sketch = Sketch.from_bytes(row[8]) if percentile else Sketch.empty()
+            partial.add(row[1], row[2], row[3], row[4], sketch)
+        for bucket, partial in partials.items():
+            found[bucket] = partial.stats(PERCENTILES.values()) if percentile else {
+                "count": partial.count, "sum": partial.sum, "avg": partial.sum / partial.count,
+                "min": partial.min, "max": partial.max}
+    for moment in edges:
+        start = max(moment, window.start)
+        end = min(moment + timedelta(seconds=seconds), window.end)
+        closed = end == window.end
+        segments = coverage.plan(start, end, closed=closed)
+        partial = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=dict.fromkeys(ids, 0),
+                                              whole_name=whole_name)[0]
+        if partial.count:
+            found[int(moment.timestamp())] = partial.stats(PERCENTILES.values())
+    return found
 
 
 def list_metrics(*, org=ALL_ORGS) -> list[MetricInfo]:

@@ -35,9 +35,12 @@ def parse_time(field: str, value) -> datetime:
     else:
         text = str(value).strip()
         try:
-            moment = parse_datetime(text.replace(" ", "T", 1) if "T" not in text and " " in text else text)
+            moment = datetime.fromisoformat(text)  # fast path; Django's parser takes the rest
         except ValueError:
-            moment = None
+            try:
+                moment = parse_datetime(text)
+            except ValueError:
+                moment = None
         if moment is None:
             raise WindowError(field, f"{text!r} is not an ISO-8601 date-time.")
     if timezone.is_naive(moment):

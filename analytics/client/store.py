@@ -1,0 +1,131 @@
+"""The ``sqlite`` / ``db`` backend: the Django store (SQLite by default, PostgreSQL with DATABASE_URL).
+
+Writes go through the same service functions as the API; reads ask the same
+services as ``GET skills/{id}``. The in-process client has the store's full
+rights, so reads without ``org_id`` cover all orgs (API.md, The Python client).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from django.core.management import call_command
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+
+from analytics.client import ensure_django
+from analytics.client.base import AnalyticsClient
+from analytics.models import Organization, Skill
+from analytics.services import skills
+from analytics.services.health_score import health_score
+from analytics.services.windows import Window
+
+DEFAULT_READ_WINDOW = timedelta(days=30)
+LEADERBOARD_TYPES = ("usage",)  # rating, most_improved and trending_new arrive with the leaderboards issue
+MAX_LEADERBOARD = 100
+
+_schema_lock = threading.Lock()
+_schema_ready = False
+
+
+def _unapplied_migrations() -> list:
+    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    return executor.migration_plan(executor.loader.graph.leaf_nodes())
+
+
+def ensure_schema() -> None:
+    """Create the tables on first use (seed 001's "Automatic Setup"): migrate if anything is unapplied."""
+    global _schema_ready
+    if _schema_ready:
+        return
+    with _schema_lock:
+        if _schema_ready:
+            return
+        if _unapplied_migrations():
+            try:
+                call_command("migrate", verbosity=0, interactive=False)
+            except Exception:
+                # Another process starting at the same moment may have migrated first.
+                if _unapplied_migrations():
+                    raise
+        _schema_ready = True
+
+
+class StoreBackend(AnalyticsClient):
+    can_read = True
+
+    def __init__(self, name: str = "sqlite"):
+        ensure_django()
+        ensure_schema()
+        self.name = name
+        self._orgs: dict[str, Organization] = {}
+
+    # --- Writes ---------------------------------------------------------------------------------
+
+    def _org(self, slug: str) -> Organization:
+        if slug not in self._orgs:
+            self._orgs[slug] = Organization.get_or_create_by_slug(slug)
+        return self._orgs[slug]
+
+    def _record_execution(self, org_slug, item):
+        skills.record_executions(self._org(org_slug), [item])
+
+    def _record_rating(self, org_slug, item):
+        skills.record_ratings(self._org(org_slug), [item])
+
+    def _record_install(self, org_slug, item):
+        skills.record_installs(self._org(org_slug), [item])
+
+    def _record_health_score(self, org_slug, skill_id, score):
+        skills.set_health_score(self._org(org_slug), skill_id, score, source="client")
+
+    # --- Reads ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _read_scope(org_id):
+        """(known, org): ``org_id`` None reads all orgs; an org never seen has no data."""
+        if org_id in (None, ""):
+            return True, skills.ALL_ORGS
+        org = Organization.objects.filter(slug=org_id).first()
+        return org is not None, org
+
+    def get_skill_usage(self, skill_id=None, org_id=None, *, hours=None, days=None, start=None, end=None):
+        """The figures of ``GET skills/{id}`` (None without data), or a list of them for every skill."""
+        window = Window.resolve(hours=hours, days=days, start=start, end=end, default=DEFAULT_READ_WINDOW)
+        known, org = self._read_scope(org_id)
+        if skill_id is None:
+            return skills.skill_summaries(window, org=org) if known else []
+        return skills.skill_summary(skill_id, window, org=org) if known else None
+
+    def compute_health_score(self, skill_id, org_id=None):
+        """0-100, or None without data (docs/health-score.md)."""
+        known, org = self._read_scope(org_id)
+        return health_score(skill_id, org=org).score if known else None
+
+    def get_leaderboard(self, type="usage", limit=10, org_id=None, *, hours=None, days=None, start=None, end=None):
+        if type not in LEADERBOARD_TYPES:
+            raise ValueError(f"type: {type!r} is not available; use one of {', '.join(LEADERBOARD_TYPES)} "
+                             "(the other leaderboards arrive with the leaderboards issue).")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LEADERBOARD:
+            raise ValueError(f"limit: Must be an integer from 1 to {MAX_LEADERBOARD}.")
+        window = Window.resolve(hours=hours, days=days, start=start, end=end, default=DEFAULT_READ_WINDOW)
+        known, org = self._read_scope(org_id)
+        return skills.usage_leaderboard(window, org=org, limit=limit) if known else []
+
+    # --- Operations -----------------------------------------------------------------------------
+
+    def health_check(self) -> dict:
+        connection = connections[DEFAULT_DB_ALIAS]
+        try:
+            connection.ensure_connection()
+            pending = _unapplied_migrations()
+            skill_count = Skill.objects.count()
+        except Exception as error:  # a health check reports, it does not raise
+            return {"backend": self.name, "healthy": False, "detail": f"database unavailable: {type(error).__name__}"}
+        where = connection.settings_dict["NAME"]
+        if pending:
+            return {"backend": self.name, "healthy": False,
+                    "detail": f"{connection.vendor} database {where}: {len(pending)} unapplied migrations"}
+        return {"backend": self.name, "healthy": True,
+                "detail": f"{connection.vendor} database {where}: {skill_count} skills"}

@@ -1,0 +1,146 @@
+"""Skills and what happens to them: executions, ratings, installs and explicit health scores.
+
+The catalogue is global, keyed by the string ``skill_id`` the orchestrator uses;
+everything recorded about a skill belongs to an org. Foreign keys to a skill use
+``to_field="skill_id"`` with ``db_column="skill_id"``, so the tables hold the
+string id itself and seed 001's SQL (``SELECT skill_id, COUNT(*) FROM skill_usage
+GROUP BY skill_id``) reads naturally in ``sqlite3``.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from analytics.models.orgs import Organization
+
+SKILL_ID_MAX_LENGTH = 200
+# Path words of the skills API (API.md, Skills): a skill with one of these ids could not be addressed.
+RESERVED_SKILL_IDS = frozenset({"executions", "ratings", "installs", "leaderboard", "adoption", "recommendations"})
+# Each execution is also an event of these series of the metrics query layer, tagged skill_id and success.
+LATENCY_METRIC = "skill.latency_ms"
+EXECUTIONS_METRIC = "skill.executions"
+
+
+class Skill(models.Model):
+    skill_id = models.CharField(max_length=SKILL_ID_MAX_LENGTH, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    version = models.CharField(max_length=64, blank=True, help_text="The newest version seen in an execution.")
+    deprecated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_recorded_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Time of the newest execution, rating or install."
+    )
+
+    class Meta:
+        ordering = ["skill_id"]
+
+    def __str__(self) -> str:
+        return self.skill_id
+
+
+def _skill_key() -> models.ForeignKey:
+    # No index of its own: every table has a composite index that starts with the skill.
+    return models.ForeignKey(Skill, to_field="skill_id", db_column="skill_id", on_delete=models.CASCADE,
+                             related_name="+", db_index=False)
+
+
+def _event_id_unique(name: str) -> models.UniqueConstraint:
+    """A client's event_id is stored once per org (API.md, Idempotency); each family has its own."""
+    return models.UniqueConstraint(
+        fields=["org", "event_id"], condition=models.Q(event_id__isnull=False), name=name
+    )
+
+
+class SkillExecution(models.Model):
+    """One execution of a skill: the ``skill_usage`` table of seed 001 (one row per use)."""
+
+    skill = _skill_key()
+    # Indexed by skill_usage_org_skill, which starts with the org.
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    user_id = models.CharField(max_length=200, null=True, blank=True)
+    success = models.BooleanField()
+    latency_ms = models.FloatField()
+    error_type = models.CharField(max_length=200, blank=True)
+    skill_version = models.CharField(max_length=64, blank=True)
+    timestamp = models.DateTimeField()
+    event_id = models.CharField(max_length=128, null=True, blank=True)
+
+    class Meta:
+        db_table = "skill_usage"
+        indexes = [
+            models.Index(fields=["timestamp"], name="skill_usage_timestamp"),
+            models.Index(fields=["skill", "timestamp"], name="skill_usage_skill_id"),
+            models.Index(fields=["org", "skill", "timestamp"], name="skill_usage_org_skill"),
+        ]
+        constraints = [_event_id_unique("skill_usage_event_dedup")]
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.success else "failed"
+        return f"{self.skill_id} {outcome} {self.latency_ms:g} ms at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class SkillRating(models.Model):
+    """A rating of 1-5. A user's newest rating (by time) is current; it supersedes their older ones.
+
+    Superseded ratings are kept (``replaced_at`` set) so that an event_id stays
+    known and a retried request is still recognised as a duplicate.
+    """
+
+    skill = _skill_key()
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    user_id = models.CharField(max_length=200, null=True, blank=True, help_text="Empty: an anonymous rating.")
+    rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    rated_at = models.DateTimeField()
+    replaced_at = models.DateTimeField(null=True, blank=True)
+    event_id = models.CharField(max_length=128, null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["skill", "org"], name="skill_rating_skill_org")]
+        constraints = [
+            _event_id_unique("skill_rating_event_dedup"),
+            models.UniqueConstraint(
+                fields=["org", "skill", "user_id"],
+                condition=models.Q(replaced_at__isnull=True, user_id__isnull=False),
+                name="skill_rating_one_current_per_user",
+            ),
+            models.CheckConstraint(condition=models.Q(rating__gte=1, rating__lte=5), name="skill_rating_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.skill_id} rated {self.rating} by {self.user_id or 'anonymous'}"
+
+
+class SkillInstall(models.Model):
+    skill = _skill_key()
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    user_id = models.CharField(max_length=200, null=True, blank=True)
+    installed_at = models.DateTimeField()
+    event_id = models.CharField(max_length=128, null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["skill", "org"], name="skill_install_skill_org")]
+        constraints = [_event_id_unique("skill_install_event_dedup")]
+
+    def __str__(self) -> str:
+        return f"{self.skill_id} installed by {self.user_id or 'anonymous'}"
+
+
+class SkillHealthScore(models.Model):
+    """A health score set explicitly (``update_health_score``, the admin). See docs/health-score.md."""
+
+    skill = _skill_key()
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField(validators=[MinValueValidator(0), MaxValueValidator(100)])
+    source = models.CharField(max_length=100, default="manual", help_text="Who set it: client, admin, …")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["skill", "org", "-recorded_at"], name="skill_health_latest")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(score__gte=0, score__lte=100), name="skill_health_0_to_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.skill_id}: {self.score:g} ({self.source})"

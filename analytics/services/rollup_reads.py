@@ -1,0 +1,205 @@
+"""How the metrics query layer answers from rollups (used only by ``metrics_query``).
+
+A window is covered by the coarsest rollup buckets that fit inside it, are built
+and are not dirty; what is left (ragged edges, the still-open minute, dirty
+minutes) is read from raw events. Counts, sums, min and max combine exactly;
+percentiles come from the merged sketches (within 1%).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.db import connection
+
+from analytics.models import DirtyMinute, MetricEvent, MetricRollup, RollupTier
+from analytics.services.rollups import built_tiers, ceil_time, epoch_sql, floor_time
+from analytics.services.sketch import Sketch
+
+TIERS = [RollupTier.DAY, RollupTier.HOUR, RollupTier.MINUTE]
+# Past this much raw time in a plan, the exact SQL path is cheaper than loading raw values.
+MAX_RAW_SPAN = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class Segment:
+    tier: int | None  # None: raw events
+    start: datetime
+    end: datetime
+    closed: bool = False  # the window's own end is inclusive
+
+
+@dataclass
+class Partial:
+    """What a group has so far: exact count, sum, min and max, and a sketch."""
+
+    count: int = 0
+    sum: float = 0.0
+    min: float | None = None
+    max: float | None = None
+    sketches: list = None
+
+    def add(self, count, total, low, high, sketch: Sketch) -> None:
+        if not count:
+            return
+        self.count += int(count)
+        self.sum += float(total)
+        self.min = low if self.min is None else min(self.min, low)
+        self.max = high if self.max is None else max(self.max, high)
+        self.sketches = (self.sketches or []) + [sketch]
+
+    def stats(self, fractions) -> dict:
+        if not self.count:
+            return {}
+        merged = Sketch.merge(self.sketches)
+        p50, p95, p99 = merged.quantiles(fractions, self.min, self.max)
+        return {"count": self.count, "sum": self.sum, "avg": self.sum / self.count, "min": self.min,
+                "max": self.max, "p50": p50, "p95": p95, "p99": p99}
+
+
+class Coverage:
+    """Which rollup buckets exist and which minutes of these series are dirty."""
+
+    def __init__(self, start: datetime, end: datetime, series_ids):
+        self.tiers = built_tiers()
+        self.dirty = set()
+        series_ids = list(series_ids)
+        if self.tiers and series_ids:
+            ops = connection.ops
+            placeholders = ", ".join(["%s"] * len(series_ids))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT DISTINCT {epoch_sql('minute')} FROM {DirtyMinute._meta.db_table} "
+                    f"WHERE series_id IN ({placeholders}) AND minute >= %s AND minute <= %s",
+                    [*series_ids, ops.adapt_datetimefield_value(start - timedelta(days=1)),
+                     ops.adapt_datetimefield_value(end)])
+                self.dirty = {row[0] for row in cursor.fetchall()}
+
+    def plan(self, start: datetime, end: datetime, *, closed: bool = True) -> list[Segment]:
+        """Segments covering [start, end), plus the instant ``end`` itself when the window is closed."""
+        segments = self._cover(start, end, TIERS)
+        return segments + [Segment(None, end, end, closed=True)] if closed else segments
+
+    def _cover(self, start, end, tiers) -> list[Segment]:
+        if start >= end:
+            return []
+        if not tiers:
+            return [Segment(None, start, end)]
+        tier, finer = tiers[0], tiers[1:]
+        if tier not in self.tiers:
+            return self._cover(start, end, finer)
+        built_from, built_until = self.tiers[tier]
+        first = max(ceil_time(start, tier), ceil_time(built_from, tier))
+        last = min(floor_time(end, tier), floor_time(built_until, tier))
+        if first >= last:
+            return self._cover(start, end, finer)
+        segments = self._cover(start, first, finer)
+        dirty = sorted({m // tier * tier for m in self.dirty if first.timestamp() <= m < last.timestamp()})
+        run_start = first
+        for bucket in dirty:
+            bucket_start = datetime.fromtimestamp(bucket, first.tzinfo)
+            if run_start < bucket_start:
+                segments.append(Segment(tier, run_start, bucket_start))
+            segments += self._cover(bucket_start, bucket_start + timedelta(seconds=tier), finer)
+            run_start = bucket_start + timedelta(seconds=tier)
+        if run_start < last:
+            segments.append(Segment(tier, run_start, last))
+        return segments + self._cover(last, end, finer)
+
+
+def raw_span(segments: list[Segment]) -> timedelta:
+    return sum((s.end - s.start for s in segments if s.tier is None), timedelta())
+
+
+def uses_rollups(segments: list[Segment]) -> bool:
+    return any(s.tier is not None for s in segments)
+
+
+def _raw_values(segments: list[Segment], series_ids: list[int]) -> list[tuple[int, float]]:
+    raw = [s for s in segments if s.tier is None]
+    if not raw or not series_ids:
+        return []
+    ops = connection.ops
+    conditions, params = [], list(series_ids)
+    for segment in raw:
+        conditions.append(f"(timestamp >= %s AND timestamp {'<=' if segment.closed else '<'} %s)")
+        params += [ops.adapt_datetimefield_value(segment.start), ops.adapt_datetimefield_value(segment.end)]
+    placeholders = ", ".join(["%s"] * len(series_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT series_id, value FROM {MetricEvent._meta.db_table} "
+            f"WHERE series_id IN ({placeholders}) AND ({' OR '.join(conditions)})", params)
+        return cursor.fetchall()
+
+
+def _rollup_rows(segments, *, name, org, series_ids, by_series: bool):
+    """(series_id, count, sum, min, max, sketch) of the segments' rollup rows, in one query:
+    name rows (every series of the name) or the given series' rows."""
+    spans, params = [], []
+    ops = connection.ops
+    for segment in segments:
+        if segment.tier is not None:
+            spans.append("(tier = %s AND bucket_start >= %s AND bucket_start < %s)")
+            params += [segment.tier, ops.adapt_datetimefield_value(segment.start),
+                       ops.adapt_datetimefield_value(segment.end)]
+    if not spans:
+        return []
+    if by_series:
+        scope = f"series_id IN ({', '.join(['%s'] * len(series_ids))})"
+        scope_params = list(series_ids)
+    else:
+        scope, scope_params = "series_id IS NULL AND name = %s", [name]
+        if org is not None:
+            scope += " AND org_id = %s"
+            scope_params.append(org.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT series_id, count, sum, min, max, sketch FROM {MetricRollup._meta.db_table} "
+            f"WHERE {scope} AND ({' OR '.join(spans)})", scope_params + params)
+        return cursor.fetchall()
+
+
+def mixed_partials(segments, *, name, org, series_groups: dict[int, int], whole_name: bool) -> dict[int, Partial]:
+    """Per group: the rollup rows and raw events of the segments combined.
+
+    ``series_groups`` maps each matching series to its group; ``whole_name`` means the
+    question covers every series of the name (one group), so name rows can be read.
+    """
+    partials: dict[int, Partial] = defaultdict(Partial)
+    rows = _rollup_rows(segments, name=name, org=org, series_ids=list(series_groups), by_series=not whole_name)
+    for series_id, count, total, low, high, blob in rows:
+        group = 0 if whole_name else series_groups[series_id]
+        partials[group].add(count, total, low, high, Sketch.from_bytes(blob))
+    values_by_group = defaultdict(list)
+    for series_id, value in _raw_values(segments, list(series_groups)):
+        values_by_group[series_groups[series_id]].append(value)
+    for group, values in values_by_group.items():
+        array = np.asarray(values, dtype=np.float64)
+        partials[group].add(array.size, array.sum(), float(array.min()), float(array.max()),
+                            Sketch.from_values(array))
+    return partials
+
+
+def bucket_rows(tier: int, start: datetime, end: datetime, *, name, org, series_ids, whole_name: bool,
+                with_sketches: bool) -> list[tuple]:
+    """(bucket epoch, count, sum, min, max, p50, p95, p99[, sketch]) of ``tier`` rows in [start, end)."""
+    ops = connection.ops
+    if whole_name:
+        scope, params = "series_id IS NULL AND name = %s", [name]
+        if org is not None:
+            scope += " AND org_id = %s"
+            params.append(org.pk)
+    else:
+        scope, params = f"series_id IN ({', '.join(['%s'] * len(series_ids))})", list(series_ids)
+    columns = f"{epoch_sql('bucket_start')}, count, sum, min, max, p50, p95, p99"
+    if with_sketches:
+        columns += ", sketch"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {MetricRollup._meta.db_table} "
+            f"WHERE tier = %s AND {scope} AND bucket_start >= %s AND bucket_start < %s",
+            [tier, *params, ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)])
+        return cursor.fetchall()

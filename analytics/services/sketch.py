@@ -1,0 +1,192 @@
+"""A mergeable quantile sketch with relative accuracy, stored compactly for the rollup tables.
+
+The bucket mapping is ddsketch's ``LogarithmicMapping``: a value v > 0 falls in
+bin ``ceil(log_gamma(v))`` and is represented by a value within ``RELATIVE_ACCURACY``
+of every value in that bin. Bins are counted with numpy so that building a sketch
+from tens of thousands of values, or merging hundreds of sketches, takes
+milliseconds; the tests check the keys against ddsketch's own mapping.
+
+A quantile interpolates linearly between the estimates of the two closest ranks,
+like the exact answer (numpy's default), so each estimate being within 1% of its
+ranked value keeps the interpolation within 1% of the exact percentile.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+from ddsketch.mapping import LogarithmicMapping
+
+# A little under 1% so that float rounding at a bin's edge never crosses the promised 1%.
+RELATIVE_ACCURACY = 0.0095
+MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
+_MULTIPLIER = MAPPING._multiplier  # 1 / log2(gamma); key = ceil(log2(v) * multiplier)
+_REPRESENTATIVE = 2.0 / (1 + MAPPING.gamma)
+_HEADER = struct.Struct("<d")  # the zero count
+_SIDE = struct.Struct("<BiI")  # layout (0 sparse, 1 dense), first key, number of entries
+SPARSE, DENSE = 0, 1
+
+
+def _encode_side(keys: np.ndarray, counts: np.ndarray) -> bytes:
+    if keys.size == 0:
+        return _SIDE.pack(SPARSE, 0, 0)
+    order = np.argsort(keys)
+    keys, counts = keys[order], np.rint(counts[order]).astype("<u4")
+    span = int(keys[-1]) - int(keys[0]) + 1
+    if span * 4 <= keys.size * 8:
+        dense = np.zeros(span, dtype="<u4")
+        dense[keys - keys[0]] = counts
+        return _SIDE.pack(DENSE, int(keys[0]), span) + dense.tobytes()
+    return _SIDE.pack(SPARSE, 0, keys.size) + keys.astype("<i4").tobytes() + counts.tobytes()
+
+
+def _decode_side(blob: bytes, offset: int) -> tuple[np.ndarray, np.ndarray, int]:
+    layout, first, size = _SIDE.unpack_from(blob, offset)
+    offset += _SIDE.size
+    if layout == DENSE:
+        dense = np.frombuffer(blob, "<u4", size, offset).astype(np.float64)
+        used = np.flatnonzero(dense)
+        return (used + first).astype(np.int32), dense[used], offset + 4 * size
+    keys = np.frombuffer(blob, "<i4", size, offset)
+    counts = np.frombuffer(blob, "<u4", size, offset + 4 * size).astype(np.float64)
+    return keys, counts, offset + 8 * size
+
+
+def keys_of(magnitudes: np.ndarray) -> np.ndarray:
+    return np.ceil(np.log2(magnitudes) * _MULTIPLIER).astype(np.int32)
+
+
+def values_of(keys: np.ndarray) -> np.ndarray:
+    return np.exp2(keys / _MULTIPLIER) * _REPRESENTATIVE
+
+
+def _count_bins(keys: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    if keys.size == 0:
+        return keys.astype(np.int32), np.zeros(0, dtype=np.float64)
+    unique, inverse = np.unique(keys, return_inverse=True)
+    weights = np.bincount(inverse, weights=counts) if counts is not None else np.bincount(inverse)
+    return unique.astype(np.int32), weights.astype(np.float64)
+
+
+@dataclass
+class Sketch:
+    positive_keys: np.ndarray
+    positive_counts: np.ndarray
+    negative_keys: np.ndarray  # keys of |v| for v < 0
+    negative_counts: np.ndarray
+    zero_count: float = 0.0
+
+    @classmethod
+    def empty(cls) -> Sketch:
+        nothing = np.zeros(0, dtype=np.int32)
+        return cls(nothing, np.zeros(0), nothing, np.zeros(0), 0.0)
+
+    @classmethod
+    def from_values(cls, values) -> Sketch:
+        values = np.asarray(values, dtype=np.float64)
+        tiny = MAPPING.min_possible
+        positive, negative = values[values > tiny], -values[values < -tiny]
+        zero = float(values.size - positive.size - negative.size)
+        return cls(*_count_bins(keys_of(positive)), *_count_bins(keys_of(negative)), zero)
+
+    @property
+    def count(self) -> float:
+        return float(self.positive_counts.sum() + self.negative_counts.sum() + self.zero_count)
+
+    # --- storage ------------------------------------------------------------------
+    # Stored per rollup row, so size matters: each side (positive, negative) is written dense
+    # (first key + a count per bin) or sparse (key and count per used bin), whichever is smaller,
+    # with integer counts.
+
+    def to_bytes(self) -> bytes:
+        parts = [_HEADER.pack(self.zero_count)]
+        for keys, counts in ((self.positive_keys, self.positive_counts), (self.negative_keys, self.negative_counts)):
+            parts.append(_encode_side(keys, counts))
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Sketch:
+        blob = bytes(blob)
+        (zero,) = _HEADER.unpack_from(blob)
+        offset = _HEADER.size
+        positive_keys, positive_counts, offset = _decode_side(blob, offset)
+        negative_keys, negative_counts, offset = _decode_side(blob, offset)
+        return cls(positive_keys, positive_counts, negative_keys, negative_counts, zero)
+
+    @classmethod
+    def merge(cls, sketches) -> Sketch:
+        sketches = list(sketches)
+        if not sketches:
+            return cls.empty()
+        if len(sketches) == 1:
+            return sketches[0]
+        positive = _count_bins(np.concatenate([s.positive_keys for s in sketches]),
+                               np.concatenate([s.positive_counts for s in sketches]))
+        negative = _count_bins(np.concatenate([s.negative_keys for s in sketches]),
+                               np.concatenate([s.negative_counts for s in sketches]))
+        return cls(*positive, *negative, sum(s.zero_count for s in sketches))
+
+    # --- answers --------------------------------------------------------------------
+
+    def _ordered(self) -> tuple[np.ndarray, np.ndarray]:
+        """Representative values in ascending order with their cumulative counts."""
+        order = np.argsort(-self.negative_keys)  # the largest magnitude is the smallest value
+        values = np.concatenate([
+            -values_of(self.negative_keys[order]), [0.0] if self.zero_count else [],
+            values_of(self.positive_keys),
+        ])
+        counts = np.concatenate([self.negative_counts[order], [self.zero_count] if self.zero_count else [],
+                                 self.positive_counts])
+        return values, np.cumsum(counts)
+
+    def quantiles(self, fractions, minimum=None, maximum=None) -> list[float | None]:
+        """Linear interpolation between the estimates of the closest ranks, clamped to [min, max]."""
+        total = self.count
+        if total == 0:
+            return [None for _ in fractions]
+        values, cumulative = self._ordered()
+        answers = []
+        for fraction in fractions:
+            rank = fraction * (total - 1)
+            low_rank = np.floor(rank)
+            low, high = (values[np.searchsorted(cumulative, r + 1, side="left")]
+                         for r in (low_rank, min(low_rank + 1, total - 1)))
+            estimate = float(low + (high - low) * (rank - low_rank))
+            if minimum is not None:
+                estimate = max(estimate, minimum)
+            if maximum is not None:
+                estimate = min(estimate, maximum)
+            answers.append(estimate)
+        return answers
+
+
+def blobs_for_sorted_groups(values: np.ndarray, starts: np.ndarray) -> list[bytes]:
+    """The stored sketch of each group of ``values``, which are sorted ascending within each group.
+
+    Vectorised: within a sorted group equal bins are contiguous, so the bins of every
+    group are run lengths of (group, sign, key), counted in one pass.
+    """
+    size = values.size
+    if size == 0:
+        return []
+    group_of = np.repeat(np.arange(starts.size), np.diff(np.append(starts, size)))
+    tiny = MAPPING.min_possible
+    sign = np.where(values < -tiny, 0, np.where(values > tiny, 2, 1))
+    keys = np.zeros(size, dtype=np.int32)
+    nonzero = sign != 1
+    keys[nonzero] = keys_of(np.abs(values[nonzero]))
+    change = np.flatnonzero((np.diff(group_of) != 0) | (np.diff(sign) != 0) | (np.diff(keys) != 0)) + 1
+    run_starts = np.concatenate([[0], change])
+    run_counts = np.diff(np.append(run_starts, size)).astype(np.float64)
+    run_group, run_sign, run_key = group_of[run_starts], sign[run_starts], keys[run_starts]
+    bounds = np.append(np.searchsorted(run_group, np.arange(starts.size)), run_starts.size)
+    blobs = []
+    for group in range(starts.size):
+        part = slice(bounds[group], bounds[group + 1])
+        part_sign, part_key, part_count = run_sign[part], run_key[part], run_counts[part]
+        positive, negative = part_sign == 2, part_sign == 0
+        blobs.append(Sketch(part_key[positive], part_count[positive], part_key[negative], part_count[negative],
+                            float(part_count[part_sign == 1].sum())).to_bytes())
+    return blobs
