@@ -205,7 +205,7 @@ def statistics(name: str, window: Window, *, org=ALL_ORGS, tags: dict | None = N
         found = _aggregate(ids, window, "0", with_percentiles=True).get(0, {})
         return Stats(metric_name=name, start=window.start, end=window.end, **found)
     partial = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=dict.fromkeys(ids, 0),
-                                          whole_name=not tags)[0]
+                                          whole_name=not tags)[(0, 0)]
     return Stats(metric_name=name, start=window.start, end=window.end, source="rollup",
                  **partial.stats(PERCENTILES.values()))
 
@@ -232,7 +232,8 @@ def grouped_statistics(name: str, window: Window, group_by: list[str], *, org=AL
     else:
         partials = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=group_of,
                                                whole_name=False)
-        found = {group: partial.stats(PERCENTILES.values()) for group, partial in partials.items() if partial.count}
+        found = {group: partial.stats(PERCENTILES.values()) for (_, group), partial in partials.items()
+                 if partial.count}
         source = "rollup"
     groups = [
         Stats(metric_name=name, start=window.start, end=window.end, tags=group_tags[index], source=source, **values)
@@ -338,15 +339,16 @@ def _series_from_rollups(name, window, seconds, aggregate, *, org, ids, whole_na
             found[bucket] = partial.stats(PERCENTILES.values()) if percentile else {
                 "count": partial.count, "sum": partial.sum, "avg": partial.sum / partial.count,
                 "min": partial.min, "max": partial.max}
-    for moment in edges:
+    segments = []
+    for index, moment in enumerate(edges):
         start = max(moment, window.start)
         end = min(moment + timedelta(seconds=seconds), window.end)
-        closed = end == window.end
-        segments = coverage.plan(start, end, closed=closed)
-        partial = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=dict.fromkeys(ids, 0),
-                                              whole_name=whole_name)[0]
+        segments += coverage.plan(start, end, closed=end == window.end, part=index)
+    partials = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=dict.fromkeys(ids, 0),
+                                           whole_name=whole_name) if segments else {}
+    for (index, _), partial in partials.items():
         if partial.count:
-            found[int(moment.timestamp())] = partial.stats(PERCENTILES.values())
+            found[int(edges[index].timestamp())] = partial.stats(PERCENTILES.values())
     return found
 
 

@@ -30,6 +30,7 @@ class Segment:
     start: datetime
     end: datetime
     closed: bool = False  # the window's own end is inclusive
+    part: int = 0  # which answer the segment counts towards (one per time-series bucket, say)
 
 
 @dataclass
@@ -78,10 +79,12 @@ class Coverage:
                      ops.adapt_datetimefield_value(end)])
                 self.dirty = {row[0] for row in cursor.fetchall()}
 
-    def plan(self, start: datetime, end: datetime, *, closed: bool = True) -> list[Segment]:
+    def plan(self, start: datetime, end: datetime, *, closed: bool = True, part: int = 0) -> list[Segment]:
         """Segments covering [start, end), plus the instant ``end`` itself when the window is closed."""
         segments = self._cover(start, end, TIERS)
-        return segments + [Segment(None, end, end, closed=True)] if closed else segments
+        if closed:
+            segments.append(Segment(None, end, end, closed=True))
+        return [Segment(s.tier, s.start, s.end, s.closed, part) for s in segments]
 
     def _cover(self, start, end, tiers) -> list[Segment]:
         if start >= end:
@@ -118,35 +121,45 @@ def uses_rollups(segments: list[Segment]) -> bool:
     return any(s.tier is not None for s in segments)
 
 
-def _raw_values(segments: list[Segment], series_ids: list[int]) -> list[tuple[int, float]]:
-    raw = [s for s in segments if s.tier is None]
+def _labelled(segments: list[tuple[int, Segment]], column: str, with_tier: bool) -> tuple[str, str, list]:
+    """SQL labelling each row with the index of the segment it falls in, and the matching filter."""
+    ops = connection.ops
+    cases, conditions, params = [], [], []
+    for index, segment in segments:
+        condition = f"({column} >= %s AND {column} {'<=' if segment.closed else '<'} %s)"
+        bounds = [ops.adapt_datetimefield_value(segment.start), ops.adapt_datetimefield_value(segment.end)]
+        if with_tier:
+            condition = f"(tier = %s AND {condition})"
+            bounds = [segment.tier, *bounds]
+        cases.append(f"WHEN {condition} THEN {index}")
+        conditions.append(condition)
+        params.append(bounds)
+    label = f"CASE {' '.join(cases)} END"
+    flat = [value for bounds in params for value in bounds]
+    return label, " OR ".join(conditions), flat
+
+
+def _raw_values(segments: list[Segment], series_ids: list[int]) -> list[tuple[int, int, float]]:
+    """(segment index, series_id, value) of the raw events in the raw segments."""
+    raw = [(index, s) for index, s in enumerate(segments) if s.tier is None]
     if not raw or not series_ids:
         return []
-    ops = connection.ops
-    conditions, params = [], list(series_ids)
-    for segment in raw:
-        conditions.append(f"(timestamp >= %s AND timestamp {'<=' if segment.closed else '<'} %s)")
-        params += [ops.adapt_datetimefield_value(segment.start), ops.adapt_datetimefield_value(segment.end)]
+    label, condition, params = _labelled(raw, "timestamp", with_tier=False)
     placeholders = ", ".join(["%s"] * len(series_ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT series_id, value FROM {MetricEvent._meta.db_table} "
-            f"WHERE series_id IN ({placeholders}) AND ({' OR '.join(conditions)})", params)
+            f"SELECT {label}, series_id, value FROM {MetricEvent._meta.db_table} "
+            f"WHERE series_id IN ({placeholders}) AND ({condition})", [*params, *series_ids, *params])
         return cursor.fetchall()
 
 
-def _rollup_rows(segments, *, name, org, series_ids, by_series: bool):
-    """(series_id, count, sum, min, max, sketch) of the segments' rollup rows, in one query:
-    name rows (every series of the name) or the given series' rows."""
-    spans, params = [], []
-    ops = connection.ops
-    for segment in segments:
-        if segment.tier is not None:
-            spans.append("(tier = %s AND bucket_start >= %s AND bucket_start < %s)")
-            params += [segment.tier, ops.adapt_datetimefield_value(segment.start),
-                       ops.adapt_datetimefield_value(segment.end)]
-    if not spans:
+def _rollup_rows(segments: list[Segment], *, name, org, series_ids, by_series: bool):
+    """(segment index, series_id, count, sum, min, max, sketch) of the segments' rollup rows, in one
+    query: name rows (every series of the name) or the given series' rows."""
+    rolled = [(index, s) for index, s in enumerate(segments) if s.tier is not None]
+    if not rolled:
         return []
+    label, condition, params = _labelled(rolled, "bucket_start", with_tier=True)
     if by_series:
         scope = f"series_id IN ({', '.join(['%s'] * len(series_ids))})"
         scope_params = list(series_ids)
@@ -157,29 +170,29 @@ def _rollup_rows(segments, *, name, org, series_ids, by_series: bool):
             scope_params.append(org.pk)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT series_id, count, sum, min, max, sketch FROM {MetricRollup._meta.db_table} "
-            f"WHERE {scope} AND ({' OR '.join(spans)})", scope_params + params)
+            f"SELECT {label}, series_id, count, sum, min, max, sketch FROM {MetricRollup._meta.db_table} "
+            f"WHERE {scope} AND ({condition})", [*params, *scope_params, *params])
         return cursor.fetchall()
 
 
-def mixed_partials(segments, *, name, org, series_groups: dict[int, int], whole_name: bool) -> dict[int, Partial]:
-    """Per group: the rollup rows and raw events of the segments combined.
+def mixed_partials(segments, *, name, org, series_groups: dict[int, int],
+                   whole_name: bool) -> dict[tuple[int, int], Partial]:
+    """Per (segment part, group): the rollup rows and raw events of the segments combined, in two queries.
 
     ``series_groups`` maps each matching series to its group; ``whole_name`` means the
     question covers every series of the name (one group), so name rows can be read.
     """
-    partials: dict[int, Partial] = defaultdict(Partial)
+    partials: dict[tuple[int, int], Partial] = defaultdict(Partial)
     rows = _rollup_rows(segments, name=name, org=org, series_ids=list(series_groups), by_series=not whole_name)
-    for series_id, count, total, low, high, blob in rows:
+    for index, series_id, count, total, low, high, blob in rows:
         group = 0 if whole_name else series_groups[series_id]
-        partials[group].add(count, total, low, high, Sketch.from_bytes(blob))
-    values_by_group = defaultdict(list)
-    for series_id, value in _raw_values(segments, list(series_groups)):
-        values_by_group[series_groups[series_id]].append(value)
-    for group, values in values_by_group.items():
-        array = np.asarray(values, dtype=np.float64)
-        partials[group].add(array.size, array.sum(), float(array.min()), float(array.max()),
-                            Sketch.from_values(array))
+        partials[(segments[index].part, group)].add(count, total, low, high, Sketch.from_bytes(blob))
+    values = defaultdict(list)
+    for index, series_id, value in _raw_values(segments, list(series_groups)):
+        values[(segments[index].part, series_groups[series_id])].append(value)
+    for key, found in values.items():
+        array = np.asarray(found, dtype=np.float64)
+        partials[key].add(array.size, array.sum(), float(array.min()), float(array.max()), Sketch.from_values(array))
     return partials
 
 
