@@ -201,7 +201,12 @@ def retention_start(tier: int, now: datetime) -> datetime | None:
 
 
 def mark_dirty(series_times, now: datetime) -> int:
-    """Mark (series, minute) for events old enough that their minute may already be rolled up."""
+    """Mark (series, minute) for events old enough that their minute may already be rolled up.
+
+    Before the first build there is nothing to mark: the first run starts from the earliest event.
+    """
+    if not built_tiers():
+        return 0
     threshold = now - LAG
     marks = {(series_id, floor_time(moment, MINUTE)) for series_id, moment in series_times if moment < threshold}
     if marks:

@@ -9,6 +9,7 @@
     skill_summary(skill_id, window, *, org=ALL_ORGS) -> dict          (the body of GET skills/{id})
     skill_summaries(window, *, org=ALL_ORGS) -> list[dict]
     skill_trend(skill_id, window, interval, *, org=ALL_ORGS) -> dict  (the body of GET skills/{id}/trend)
+    execution_counts(window, *, org=ALL_ORGS) -> {skill_id: counts}
     usage_leaderboard(window, *, org=ALL_ORGS, limit=10) -> list[dict]
 
 An execution is written twice, in one transaction: a ``skill_usage`` row (the
@@ -46,11 +47,14 @@ from analytics.models import (
 from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC, RESERVED_SKILL_IDS, SKILL_ID_MAX_LENGTH
 from analytics.services import metrics_query as query
 from analytics.services import validation as check
+from analytics.services.bulk_insert import insert_rows
 from analytics.services.health_score import health_scores
 from analytics.services.metrics_ingest import INSERT_CHUNK, IngestResult, MetricItem, ingest_metric_items
 from analytics.services.windows import Window, isoformat
 
 ALL_ORGS = query.ALL_ORGS
+EXECUTION_COLUMNS = ["skill_id", "org_id", "user_id", "success", "latency_ms", "error_type", "skill_version",
+                     "timestamp", "event_id"]
 TREND_INTERVALS = {"hour": "1h", "day": "1d"}
 USER_ID_MAX_LENGTH = 200
 
@@ -229,15 +233,11 @@ def record_executions(org: Organization, items: list[ExecutionItem]) -> IngestRe
     fresh = _drop_duplicates(SkillExecution, org, items)
     if fresh:
         _ensure_skills({item.skill_id for item in fresh})
-        SkillExecution.objects.bulk_create(
-            [
-                SkillExecution(skill_id=item.skill_id, org=org, user_id=item.user_id, success=item.success,
-                               latency_ms=item.latency_ms, error_type=item.error_type,
-                               skill_version=item.skill_version, timestamp=item.timestamp, event_id=item.event_id)
-                for item in fresh
-            ],
-            batch_size=INSERT_CHUNK,
-        )
+        insert_rows(SkillExecution._meta.db_table, EXECUTION_COLUMNS, [
+            (item.skill_id, org.pk, item.user_id, item.success, item.latency_ms, item.error_type,
+             item.skill_version, item.timestamp, item.event_id)
+            for item in fresh
+        ])
         ingest_metric_items(org, [metric for item in fresh for metric in execution_metric_items(item)])
         _note_activity(fresh)
     return IngestResult(accepted=len(fresh), duplicates=len(items) - len(fresh))
@@ -353,6 +353,11 @@ def _execution_counts(window: Window, org, tags: dict | None = None) -> dict[str
     return dict(counts)
 
 
+def execution_counts(window: Window, *, org=ALL_ORGS) -> dict[str, dict]:
+    """Per skill with executions in the window: execution_count, success_count, failure_count, success_rate."""
+    return _execution_counts(window, org)
+
+
 def _execution_figures(window: Window, org, skill_id: str | None = None) -> dict[str, dict]:
     """Counts as above plus latency average and percentiles (ms) per skill."""
     tags = {"skill_id": skill_id} if skill_id else None
@@ -451,7 +456,7 @@ def skill_trend(skill_id: str, window: Window, interval: str, *, org=ALL_ORGS) -
 
 
 def usage_leaderboard(window: Window, *, org=ALL_ORGS, limit: int = 10) -> list[dict]:
-    """The most executed skills in the window (computed on demand; the leaderboards issue adds a cache)."""
+    """The most executed skills in the window, computed now (services.leaderboards caches the 30-day board)."""
     counts = _execution_counts(window, org)
     ranked = sorted(counts.items(), key=lambda pair: (-pair[1]["execution_count"], pair[0]))[:limit]
     return [
