@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import BENCHMARKS_DOC, replace_section  # noqa: E402
+
 HEADING = "## Alert evaluation"
 TARGET_SECONDS = 2.0
 HOSTS = 5
@@ -140,19 +142,9 @@ def existing_rows(text: str) -> dict[str, str]:
 
 
 def write_section(database: str, row: str) -> Path:
-    """Replace only this file's section (and in it only this database's row)."""
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nRun with `make bench`; not part of the tests.\n\n"
-    rows = {**existing_rows(text), database: row}
-    new = section(rows)
-    if HEADING in text:
-        before, rest = text.split(HEADING, 1)
-        after = rest.split("\n## ", 1)
-        text = before + new + ("\n## " + after[1] if len(after) > 1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + new
-    path.write_text(text)
-    return path
+    """Replace only this benchmark's section (and in it only this database's row)."""
+    text = BENCHMARKS_DOC.read_text() if BENCHMARKS_DOC.exists() else ""
+    return replace_section(HEADING, section({**existing_rows(text), database: row}))
 
 
 def main(argv=None) -> int:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.report import replace_section
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -301,19 +303,6 @@ def report(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(section: str, heading: str = "## Metrics at scale") -> Path:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nRun with `make bench`; not part of the tests.\n\n"
-    if heading in text:
-        before, rest = text.split(heading, 1)
-        after = rest.split("\n## ", 1)
-        text = before + section + ("\n## " + after[1] if len(after) > 1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
-    return path
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -323,7 +312,7 @@ def main(argv=None) -> int:
     section = report(results)
     print(section)
     if not args.no_write:
-        print(f"written to {write_section(section)}")
+        print(f"written to {replace_section('## Metrics at scale', section)}")
     return 0
 
 

@@ -114,18 +114,16 @@ def _series_for(org: Organization | None, items: list[MetricItem]) -> dict[tuple
     return found
 
 
-def _drop_duplicates(org: Organization | None, items: list[MetricItem]) -> list[MetricItem]:
-    """Items whose event_id is already stored for the org, or repeated in the batch, are dropped."""
-    ids = {item.event_id for item in items if item.event_id is not None}
+def drop_duplicates(model, org: Organization | None, items: list) -> list:
+    """Items whose ``event_id`` the org already stored in ``model`` (one family), or that repeat an id
+    earlier in the batch, are dropped. Shared by every ingest family."""
+    ids = list({item.event_id for item in items if item.event_id is not None})
     if not ids:
         return items
     stored = set()
-    id_list = list(ids)
-    for start in range(0, len(id_list), INSERT_CHUNK):
-        stored.update(
-            MetricEvent.objects.filter(org=org, event_id__in=id_list[start:start + INSERT_CHUNK])
-            .values_list("event_id", flat=True)
-        )
+    for start in range(0, len(ids), INSERT_CHUNK):
+        stored.update(model.objects.filter(org=org, event_id__in=ids[start:start + INSERT_CHUNK])
+                      .values_list("event_id", flat=True))
     fresh, seen = [], set()
     for item in items:
         if item.event_id is not None:
@@ -140,7 +138,7 @@ def _drop_duplicates(org: Organization | None, items: list[MetricItem]) -> list[
 def ingest_metric_items(org: Organization | None, items: list[MetricItem]) -> IngestResult:
     if not items:
         return IngestResult(0, 0)
-    fresh = _drop_duplicates(org, items)
+    fresh = drop_duplicates(MetricEvent, org, items)
     if fresh:
         series = _series_for(org, fresh)
         org_id = org.pk if org else None

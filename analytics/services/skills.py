@@ -49,7 +49,13 @@ from analytics.services import metrics_query as query
 from analytics.services import validation as check
 from analytics.services.bulk_insert import insert_rows
 from analytics.services.health_score import health_scores
-from analytics.services.metrics_ingest import INSERT_CHUNK, IngestResult, MetricItem, ingest_metric_items
+from analytics.services.metrics_ingest import (
+    INSERT_CHUNK,
+    IngestResult,
+    MetricItem,
+    drop_duplicates,
+    ingest_metric_items,
+)
 from analytics.services.windows import Window, isoformat
 
 ALL_ORGS = query.ALL_ORGS
@@ -164,25 +170,6 @@ def validate_install_item(item: dict, errors: check.ItemErrors, now: datetime, *
 # --- Recording -------------------------------------------------------------------------
 
 
-def _drop_duplicates(model, org: Organization, items: list) -> list:
-    """Items whose event_id the org already stored in this family, or repeated in the batch, are dropped."""
-    ids = list({item.event_id for item in items if item.event_id is not None})
-    if not ids:
-        return items
-    stored = set()
-    for start in range(0, len(ids), INSERT_CHUNK):
-        stored.update(model.objects.filter(org=org, event_id__in=ids[start:start + INSERT_CHUNK])
-                      .values_list("event_id", flat=True))
-    fresh, seen = [], set()
-    for item in items:
-        if item.event_id is not None:
-            if item.event_id in stored or item.event_id in seen:
-                continue
-            seen.add(item.event_id)
-        fresh.append(item)
-    return fresh
-
-
 def _ensure_skills(skill_ids: set[str]) -> None:
     """The global catalogue gains a skill on its first use."""
     known = set(Skill.objects.filter(skill_id__in=skill_ids).values_list("skill_id", flat=True))
@@ -230,7 +217,7 @@ def execution_metric_items(item: ExecutionItem) -> list[MetricItem]:
 
 @transaction.atomic
 def record_executions(org: Organization, items: list[ExecutionItem]) -> IngestResult:
-    fresh = _drop_duplicates(SkillExecution, org, items)
+    fresh = drop_duplicates(SkillExecution, org, items)
     if fresh:
         _ensure_skills({item.skill_id for item in fresh})
         insert_rows(SkillExecution._meta.db_table, EXECUTION_COLUMNS, [
@@ -246,7 +233,7 @@ def record_executions(org: Organization, items: list[ExecutionItem]) -> IngestRe
 @transaction.atomic
 def record_ratings(org: Organization, items: list[RatingItem]) -> IngestResult:
     """Store ratings; per user and skill, the newest (by time; on a tie, the later arrival) is current."""
-    fresh = _drop_duplicates(SkillRating, org, items)
+    fresh = drop_duplicates(SkillRating, org, items)
     if not fresh:
         return IngestResult(accepted=0, duplicates=len(items))
     _ensure_skills({item.skill_id for item in fresh})
@@ -284,7 +271,7 @@ def record_ratings(org: Organization, items: list[RatingItem]) -> IngestResult:
 
 @transaction.atomic
 def record_installs(org: Organization, items: list[InstallItem]) -> IngestResult:
-    fresh = _drop_duplicates(SkillInstall, org, items)
+    fresh = drop_duplicates(SkillInstall, org, items)
     if fresh:
         _ensure_skills({item.skill_id for item in fresh})
         SkillInstall.objects.bulk_create(
