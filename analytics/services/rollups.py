@@ -133,21 +133,21 @@ def _rows_from_raw(tier: int, start: datetime, end: datetime, only_buckets: set[
     return rows
 
 
-def _day_rows_from_hours(day_starts: list[datetime]):
-    """Day rows by merging the day's hour rows (series rows and name rows alike)."""
+def _rows_from_finer(tier: int, bucket: datetime) -> list[tuple]:
+    """Rows of one ``tier`` bucket by merging the rows of the next finer tier inside it."""
+    finer = {DAY: HOUR, HOUR: MINUTE}[tier]
+    parts = defaultdict(list)
+    finer_rows = MetricRollup.objects.filter(tier=finer, bucket_start__gte=bucket,
+                                             bucket_start__lt=bucket + timedelta(seconds=tier))
+    for org_id, name, series_id, *figures in finer_rows.values_list("org_id", "name", "series_id", "count", "sum",
+                                                                     "min", "max", "sketch"):
+        parts[(org_id, name, series_id)].append(figures)
     rows = []
-    for day in day_starts:
-        parts = defaultdict(list)
-        hour_rows = MetricRollup.objects.filter(tier=HOUR, bucket_start__gte=day,
-                                                bucket_start__lt=day + timedelta(days=1))
-        for org_id, name, series_id, *figures in hour_rows.values_list("org_id", "name", "series_id", "count",
-                                                                       "sum", "min", "max", "sketch"):
-            parts[(org_id, name, series_id)].append(figures)
-        for (org_id, name, series_id), hours in parts.items():
-            sketch = Sketch.merge(Sketch.from_bytes(hour[4]) for hour in hours)
-            low, high = min(h[2] for h in hours), max(h[3] for h in hours)
-            rows.append((DAY, org_id, name, series_id, day, sum(h[0] for h in hours), sum(h[1] for h in hours),
-                         low, high, *sketch.quantiles(PERCENTILE_FRACTIONS, low, high), sketch.to_bytes()))
+    for (org_id, name, series_id), pieces in parts.items():
+        sketch = Sketch.merge(Sketch.from_bytes(piece[4]) for piece in pieces)
+        low, high = min(p[2] for p in pieces), max(p[3] for p in pieces)
+        rows.append((tier, org_id, name, series_id, bucket, sum(p[0] for p in pieces), sum(p[1] for p in pieces),
+                     low, high, *sketch.quantiles(PERCENTILE_FRACTIONS, low, high), sketch.to_bytes()))
     return rows
 
 
@@ -215,13 +215,22 @@ def mark_dirty(series_times, now: datetime) -> int:
     return len(marks)
 
 
-def _rebuild_buckets(tier: int, buckets: set[int]) -> int:
-    """Rebuild the given buckets of ``tier`` (epoch seconds), minute and hour rows from raw events."""
+def _from_minutes(start: datetime, minutes_built: tuple | None) -> bool:
+    """Whether the hour starting at ``start`` can be merged from built minute rows."""
+    return bool(minutes_built) and minutes_built[0] <= start and start + timedelta(hours=1) <= minutes_built[1]
+
+
+def _rebuild_buckets(tier: int, buckets: set[int], minutes_built: tuple | None = None) -> int:
+    """Rebuild the given buckets of ``tier`` (epoch seconds) the way ``_build_range`` builds them."""
     written = 0
-    if tier == DAY:
+    if tier == DAY or tier == HOUR:
         for bucket in sorted(buckets):
-            day = _from_epoch(bucket)
-            written += _replace(DAY, {"bucket_start": day}, _day_rows_from_hours([day]))
+            start = _from_epoch(bucket)
+            if tier == HOUR and not _from_minutes(start, minutes_built):
+                rows = _rows_from_raw(HOUR, start, start + timedelta(hours=1))
+            else:
+                rows = _rows_from_finer(tier, start)
+            written += _replace(tier, {"bucket_start": start}, rows)
         return written
     by_hour = defaultdict(set)
     for bucket in buckets:
@@ -233,16 +242,25 @@ def _rebuild_buckets(tier: int, buckets: set[int]) -> int:
     return written
 
 
-def _build_range(tier: int, start: datetime, end: datetime) -> int:
-    """Build every bucket of ``tier`` in [start, end)."""
+def _build_range(tier: int, start: datetime, end: datetime, minutes_built: tuple | None = None) -> int:
+    """Build every bucket of ``tier`` in [start, end).
+
+    Day rows merge hour rows. Hour rows merge minute rows where those are built (``minutes_built``,
+    the minute tier's [from, until)), which is much cheaper than reading raw events again;
+    elsewhere (older than minute retention) they are built from raw events, like minute rows.
+    """
     written = 0
     if tier == DAY:
         day = start
         while day < end:
-            written += _replace(DAY, {"bucket_start": day}, _day_rows_from_hours([day]))
+            written += _replace(DAY, {"bucket_start": day}, _rows_from_finer(DAY, day))
             day += timedelta(days=1)
         return written
     while start < end:
+        if tier == HOUR and _from_minutes(start, minutes_built):
+            written += _replace(HOUR, {"bucket_start": start}, _rows_from_finer(HOUR, start))
+            start += timedelta(hours=1)
+            continue
         chunk_end = min(end, start + RAW_CHUNK)
         rows = _rows_from_raw(tier, start, chunk_end)
         written += _replace(tier, {"bucket_start__gte": start, "bucket_start__lt": chunk_end}, rows)
@@ -267,7 +285,7 @@ def rollup_metrics(now: datetime | None = None) -> dict[str, int]:
             state = states[tier]
             buckets = {minute // tier * tier for minute in dirty_minutes}
             inside = {b for b in buckets if state.built_from <= _from_epoch(b) < state.built_until}
-            written[tier] += _rebuild_buckets(tier, inside)
+            written[tier] += _rebuild_buckets(tier, inside, (states[MINUTE].built_from, states[MINUTE].built_until))
             # History recorded after the first run lies before built_from: extend the tier backwards.
             earlier = [b for b in buckets if _from_epoch(b) < state.built_from]
             if earlier:
@@ -287,7 +305,8 @@ def rollup_metrics(now: datetime | None = None) -> dict[str, int]:
         for tier in (MINUTE, HOUR, DAY):
             state = states[tier]
             if state.built_until < until[tier]:
-                written[tier] += _build_range(tier, state.built_until, until[tier])
+                minutes = (states[MINUTE].built_from, states[MINUTE].built_until)
+                written[tier] += _build_range(tier, state.built_until, until[tier], minutes)
                 state.built_until = until[tier]
                 state.save(update_fields=["built_until"])
     _forget_built_tiers()

@@ -165,13 +165,15 @@ class Sketch:
 def blobs_for_sorted_groups(values: np.ndarray, starts: np.ndarray) -> list[bytes]:
     """The stored sketch of each group of ``values``, which are sorted ascending within each group.
 
-    Vectorised: within a sorted group equal bins are contiguous, so the bins of every
-    group are run lengths of (group, sign, key), counted in one pass.
+    Vectorised, because a rollup run builds tens of thousands of small sketches: within a
+    sorted group equal bins are contiguous, so every group's bins are run lengths of
+    (group, sign, key), and every group's sparse encoding is written into one buffer at
+    computed offsets. A busy group whose dense encoding is smaller is re-encoded on its own.
     """
-    size = values.size
+    size, groups = values.size, starts.size
     if size == 0:
         return []
-    group_of = np.repeat(np.arange(starts.size), np.diff(np.append(starts, size)))
+    group_of = np.repeat(np.arange(groups), np.diff(np.append(starts, size)))
     tiny = MAPPING.min_possible
     sign = np.where(values < -tiny, 0, np.where(values > tiny, 2, 1))
     keys = np.zeros(size, dtype=np.int32)
@@ -179,14 +181,38 @@ def blobs_for_sorted_groups(values: np.ndarray, starts: np.ndarray) -> list[byte
     keys[nonzero] = keys_of(np.abs(values[nonzero]))
     change = np.flatnonzero((np.diff(group_of) != 0) | (np.diff(sign) != 0) | (np.diff(keys) != 0)) + 1
     run_starts = np.concatenate([[0], change])
-    run_counts = np.diff(np.append(run_starts, size)).astype(np.float64)
+    run_counts = np.diff(np.append(run_starts, size))
     run_group, run_sign, run_key = group_of[run_starts], sign[run_starts], keys[run_starts]
-    bounds = np.append(np.searchsorted(run_group, np.arange(starts.size)), run_starts.size)
-    blobs = []
-    for group in range(starts.size):
-        part = slice(bounds[group], bounds[group + 1])
-        part_sign, part_key, part_count = run_sign[part], run_key[part], run_counts[part]
-        positive, negative = part_sign == 2, part_sign == 0
-        blobs.append(Sketch(part_key[positive], part_count[positive], part_key[negative], part_count[negative],
-                            float(part_count[part_sign == 1].sum())).to_bytes())
+
+    zero = np.bincount(run_group[run_sign == 1], weights=run_counts[run_sign == 1], minlength=groups)
+    positives = np.bincount(run_group[run_sign == 2], minlength=groups)
+    negatives = np.bincount(run_group[run_sign == 0], minlength=groups)
+    lengths = _HEADER.size + 2 * _SIDE.size + 8 * (positives + negatives)
+    ends = np.cumsum(lengths)
+    base = ends - lengths
+    buffer = np.zeros(int(ends[-1]), dtype=np.uint8)
+
+    def put(offsets: np.ndarray, data: np.ndarray) -> None:
+        raw = np.ascontiguousarray(data).view(np.uint8).reshape(offsets.size, -1)
+        buffer[(offsets[:, None] + np.arange(raw.shape[1])).ravel()] = raw.ravel()
+
+    put(base, zero.astype("<f8"))
+    side_offsets = {2: base + _HEADER.size, 0: base + _HEADER.size + _SIDE.size + 8 * positives}
+    for side, counts_per_group in ((2, positives), (0, negatives)):
+        header = side_offsets[side]
+        put(header + 5, counts_per_group.astype("<u4"))  # layout byte 0 (sparse) and first key 0 stay zero
+        chosen = run_sign == side
+        if not chosen.any():
+            continue
+        owner = run_group[chosen]
+        first_of_group = np.searchsorted(owner, owner, side="left")
+        index_in_group = np.arange(owner.size) - first_of_group
+        data_start = header[owner] + _SIDE.size
+        put(data_start + 4 * index_in_group, run_key[chosen].astype("<i4"))
+        put(data_start + 4 * counts_per_group[owner] + 4 * index_in_group, run_counts[chosen].astype("<u4"))
+
+    blob = buffer.tobytes()
+    blobs = [blob[start:end] for start, end in zip(base.tolist(), ends.tolist(), strict=True)]
+    for group in np.flatnonzero(positives + negatives > 64).tolist():
+        blobs[group] = Sketch.from_bytes(blobs[group]).to_bytes()  # dense when that is smaller
     return blobs
