@@ -63,11 +63,13 @@ def values_of(keys: np.ndarray) -> np.ndarray:
 
 
 def _count_bins(keys: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys with their total counts (keys are small integers: a bincount over their range)."""
     if keys.size == 0:
         return keys.astype(np.int32), np.zeros(0, dtype=np.float64)
-    unique, inverse = np.unique(keys, return_inverse=True)
-    weights = np.bincount(inverse, weights=counts) if counts is not None else np.bincount(inverse)
-    return unique.astype(np.int32), weights.astype(np.float64)
+    low = int(keys.min())
+    totals = np.bincount(keys - low, weights=counts)
+    used = np.flatnonzero(totals)
+    return (used + low).astype(np.int32), totals[used].astype(np.float64)
 
 
 @dataclass
