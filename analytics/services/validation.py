@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -92,6 +93,12 @@ def event_id(item: dict, errors: ItemErrors) -> str | None:
     return value
 
 
+@lru_cache(maxsize=8)
+def _oldest_allowed(now: datetime) -> datetime:
+    # Once per batch (all its items share `now`): reading Django settings costs microseconds each time.
+    return now - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS)
+
+
 def timestamp(item: dict, errors: ItemErrors, now: datetime) -> datetime:
     """An event time: now when absent; refused beyond 5 minutes ahead or past retention."""
     value = item.get("timestamp")
@@ -107,7 +114,7 @@ def timestamp(item: dict, errors: ItemErrors, now: datetime) -> datetime:
         return now
     if moment > now + MAX_FUTURE:
         errors.add("timestamp", "Is more than 5 minutes in the future.")
-    elif moment < now - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS):
+    elif moment < _oldest_allowed(now):
         errors.add("timestamp", f"Is older than the retention period ({settings.ANALYTICS_DB_RETENTION_DAYS} days).")
     return moment
 
