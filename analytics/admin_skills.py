@@ -1,13 +1,17 @@
-"""Admin pages of skill analytics: the catalogue with its health, executions read-only, explicit health scores."""
+"""Admin pages of skill analytics: the catalogue with its health, leaderboards and adoption, executions
+read-only, explicit health scores, the cached leaderboards and the recommendation log with its outcomes."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import admin
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from analytics.admin_paginators import CappedCountPaginator
-from analytics.models import Skill, SkillExecution, SkillHealthScore
+from analytics.models import LeaderboardEntry, RecommendationLog, Skill, SkillExecution, SkillHealthScore
+from analytics.services import adoption, leaderboards, recommendations
 from analytics.services.health_score import RECENT, health_scores
 from analytics.services.skills import rating_figures, skill_statistics
 from analytics.services.windows import Window
@@ -41,11 +45,39 @@ class SkillAdmin(admin.ModelAdmin):
                     "rating", "last_recorded_at"]
     list_filter = ["deprecated", ("last_recorded_at", admin.DateFieldListFilter)]
     search_fields = ["skill_id", "name"]
-    readonly_fields = ["skill_id", "created_at", "last_recorded_at"]
+    readonly_fields = ["skill_id", "created_at", "last_recorded_at", "leaderboard_ranks", "adoption_figures"]
     inlines = [SkillHealthScoreInline]
+    change_list_template = "admin/analytics/skill/change_list_with_boards.html"
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj else ["created_at", "last_recorded_at"]
+
+    def changelist_view(self, request, extra_context=None):
+        """Above the list: the four boards over all orgs (from the cache) and the adoption figures."""
+        now = timezone.now()
+        boards = [(leaderboards.DESCRIPTIONS[board_type], board_type,
+                   leaderboards.get_board(board_type, limit=5, now=now)) for board_type in leaderboards.BOARD_TYPES]
+        figures = adoption.adoption(adoption_window(now))
+        extra_context = {**(extra_context or {}), "boards": boards, "adoption": figures}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    @admin.display(description="leaderboard ranks")
+    def leaderboard_ranks(self, skill):
+        ranks = leaderboards.skill_ranks(skill.skill_id)
+        if not ranks:
+            return "On no cached leaderboard."
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>#{}</td><td>{}</td><td>{}</td></tr>", (
+            (rank["board"], rank["org"], rank["rank"], f"{rank['score']:.4g}",
+             rank["computed_at"].strftime("%Y-%m-%d %H:%M UTC")) for rank in ranks))
+        return format_html("<table><tr><th>board</th><th>org</th><th>rank</th><th>score</th><th>computed</th>"
+                           "</tr>{}</table>", rows)
+
+    @admin.display(description="adoption (30 days, all orgs)")
+    def adoption_figures(self, skill):
+        figures = adoption.skill_adoption(skill.skill_id, adoption_window(timezone.now()))
+        share = "–" if figures["user_share"] is None else f"{figures['user_share']:.1%}"
+        return format_html("{} users of {} active ({}), in {} org(s)", figures["users"], figures["active_users"],
+                           share, figures["orgs"])
 
     def get_changelist_instance(self, request):
         # The figures of a page's skills are computed together (a few queries), not once per row.
@@ -118,3 +150,66 @@ class SkillHealthScoreAdmin(admin.ModelAdmin):
 
     def get_changeform_initial_data(self, request):
         return {"source": "admin"}
+
+
+def adoption_window(now):
+    return Window(now - timedelta(days=30), now)
+
+
+@admin.register(LeaderboardEntry)
+class LeaderboardEntryAdmin(admin.ModelAdmin):
+    """The cache the job analytics.compute_leaderboards fills; read-only."""
+
+    list_display = ["metric_type", "org_label", "rank", "skill", "score", "computed_at"]
+    list_filter = ["metric_type", "org"]
+    search_fields = ["skill__skill_id"]
+    list_select_related = ["org"]
+    ordering = ["metric_type", "org__slug", "rank"]
+
+    @admin.display(description="org", ordering="org__slug")
+    def org_label(self, entry):
+        return entry.org.slug if entry.org else "all orgs"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RecommendationLog)
+class RecommendationLogAdmin(admin.ModelAdmin):
+    """Every recommendation served, with its follow-up: a use of the skill by the user within 7 days."""
+
+    list_display = ["timestamp", "org", "user_id", "skill", "score", "reason", "strategy", "outcome"]
+    list_filter = ["strategy", "org"]
+    search_fields = ["=user_id", "skill__skill_id"]
+    list_select_related = ["org"]
+    date_hierarchy = "timestamp"
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    readonly_fields = ["timestamp", "org", "user_id", "skill", "score", "reason", "strategy", "outcome"]
+    change_list_template = "admin/analytics/recommendationlog/change_list_with_effectiveness.html"
+
+    def get_queryset(self, request):
+        return recommendations.with_outcome(super().get_queryset(request))
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "effectiveness": recommendations.effectiveness()}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    @admin.display(description="outcome")
+    def outcome(self, row):
+        result = recommendations.outcome(row)
+        if result == "followed":
+            return f"followed {row.followed_at:%Y-%m-%d %H:%M}"
+        return result
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

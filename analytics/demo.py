@@ -1,5 +1,6 @@
 """Analytics' part of seed_demo: two orgs, the staff login, a token per org, then each part's data."""
 
+from analytics import demo_leaderboards
 from analytics.demo_metrics import seed_metrics
 from analytics.demo_skills import seed_skills
 from analytics.models import ApiToken, Organization
@@ -17,4 +18,5 @@ def seed(context) -> None:
             context.log(f"demo token for {slug} written to {path}")
     ensure_local_admin()
     seed_skills(context)
+    demo_leaderboards.seed(context)
     seed_metrics(context)

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 
-from analytics.models import MetricEvent, SkillExecution
+from analytics.models import MetricEvent, RecommendationLog, SkillExecution
 from analytics.services.rollups import cleanup_rollups
 
 DELETE_BATCH = 10_000
@@ -27,6 +27,8 @@ def cleanup(now) -> dict[str, int]:
         "metric events": delete_in_batches(MetricEvent.objects.filter(timestamp__lt=cutoff)),
         # Ratings, installs and explicit health scores are all-time figures and stay.
         "skill executions": delete_in_batches(SkillExecution.objects.filter(timestamp__lt=cutoff)),
+        # Their follow-up is read from skill_usage, which is gone past the same cutoff.
+        "recommendation log": delete_in_batches(RecommendationLog.objects.filter(timestamp__lt=cutoff)),
     }
     removed.update(cleanup_rollups(now))
     return removed

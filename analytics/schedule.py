@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from analytics.services.leaderboards import JOB_INTERVAL
 from analytics.services.platform import PeriodicJob
 
 PERIODIC_JOBS = [
@@ -14,5 +15,12 @@ PERIODIC_JOBS = [
         task="analytics.cleanup_old_data",
         crontab={"minute": "17", "hour": "3"},
         description="Remove raw events older than ANALYTICS_DB_RETENTION_DAYS (rollups stay).",
+    ),
+    PeriodicJob(
+        name="compute leaderboards",
+        task="analytics.compute_leaderboards",
+        every=JOB_INTERVAL,
+        description="Compute the skill leaderboards of every org and of all orgs into leaderboard_cache "
+                    "(a board older than twice this interval is stale and computed on read).",
     ),
 ]

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from analytics.services import platform, rollups
+from analytics.services import leaderboards, platform, rollups
 
 
 @shared_task(name="analytics.cleanup_old_data")
@@ -19,3 +19,8 @@ def ping(payload: str = "pong") -> str:
 @shared_task(name="analytics.rollup_metrics")
 def rollup_metrics() -> dict[str, int]:
     return rollups.rollup_metrics()
+
+
+@shared_task(name="analytics.compute_leaderboards")
+def compute_leaderboards() -> dict[str, int]:
+    return leaderboards.compute_leaderboards()

@@ -1,4 +1,4 @@
-from analytics.api import metrics, skills, tokens
+from analytics.api import leaderboards, metrics, skills, tokens
 from analytics.api.routes import api_path
 
 urlpatterns = [
@@ -15,6 +15,9 @@ urlpatterns = [
     *api_path("skills/executions", skills.SkillExecutionIngestView.as_view(), "skill-executions"),
     *api_path("skills/ratings", skills.SkillRatingIngestView.as_view(), "skill-ratings"),
     *api_path("skills/installs", skills.SkillInstallIngestView.as_view(), "skill-installs"),
+    *api_path("skills/leaderboard", leaderboards.LeaderboardView.as_view(), "skill-leaderboard"),
+    *api_path("skills/adoption", leaderboards.AdoptionView.as_view(), "skill-adoption"),
+    *api_path("skills/recommendations", leaderboards.RecommendationsView.as_view(), "skill-recommendations"),
     *api_path("skills/<str:skill_id>", skills.SkillDetailView.as_view(), "skill-detail"),
     *api_path("skills/<str:skill_id>/trend", skills.SkillTrendView.as_view(), "skill-trend"),
 ]

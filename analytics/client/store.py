@@ -17,13 +17,13 @@ from django.db.migrations.executor import MigrationExecutor
 from analytics.client import ensure_django
 from analytics.client.base import AnalyticsClient
 from analytics.models import Organization, Skill
-from analytics.services import skills
+from analytics.services import leaderboards, skills
 from analytics.services.health_score import health_score
 from analytics.services.windows import Window
 
 DEFAULT_READ_WINDOW = timedelta(days=30)
-LEADERBOARD_TYPES = ("usage",)  # rating, most_improved and trending_new arrive with the leaderboards issue
-MAX_LEADERBOARD = 100
+LEADERBOARD_TYPES = leaderboards.BOARD_TYPES
+MAX_LEADERBOARD = leaderboards.CACHE_SIZE
 
 _schema_lock = threading.Lock()
 _schema_ready = False
@@ -104,14 +104,25 @@ class StoreBackend(AnalyticsClient):
         return health_score(skill_id, org=org).score if known else None
 
     def get_leaderboard(self, type="usage", limit=10, org_id=None, *, hours=None, days=None, start=None, end=None):
+        """The board's rows, from leaderboard_cache (computed now when missing or stale; docs/leaderboards.md).
+
+        A window (usage only) ranks the executions in it instead of the cached 30 days.
+        """
         if type not in LEADERBOARD_TYPES:
-            raise ValueError(f"type: {type!r} is not available; use one of {', '.join(LEADERBOARD_TYPES)} "
-                             "(the other leaderboards arrive with the leaderboards issue).")
+            raise ValueError(f"type: {type!r} is not a leaderboard; use one of {', '.join(LEADERBOARD_TYPES)}.")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LEADERBOARD:
             raise ValueError(f"limit: Must be an integer from 1 to {MAX_LEADERBOARD}.")
-        window = Window.resolve(hours=hours, days=days, start=start, end=end, default=DEFAULT_READ_WINDOW)
+        windowed = [name for name, value in (("hours", hours), ("days", days), ("start", start), ("end", end))
+                    if value not in (None, "")]
+        if windowed and type != "usage":
+            raise ValueError(f"{windowed[0]}: the {type} board has a fixed period; only usage takes a window.")
         known, org = self._read_scope(org_id)
-        return skills.usage_leaderboard(window, org=org, limit=limit) if known else []
+        if not known:
+            return []
+        if windowed:
+            window = Window.resolve(hours=hours, days=days, start=start, end=end, default=DEFAULT_READ_WINDOW)
+            return leaderboards.usage_board(window, org=org, limit=limit)
+        return leaderboards.get_board(type, org=org, limit=limit)["results"]
 
     # --- Operations -----------------------------------------------------------------------------
 

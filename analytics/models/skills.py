@@ -73,6 +73,8 @@ class SkillExecution(models.Model):
             models.Index(fields=["timestamp"], name="skill_usage_timestamp"),
             models.Index(fields=["skill", "timestamp"], name="skill_usage_skill_id"),
             models.Index(fields=["org", "skill", "timestamp"], name="skill_usage_org_skill"),
+            # Who used what: a user's skills (recommendations) and the follow-up of a recommendation.
+            models.Index(fields=["org", "user_id", "skill", "timestamp"], name="skill_usage_org_user"),
         ]
         constraints = [_event_id_unique("skill_usage_event_dedup")]
 

@@ -1,0 +1,148 @@
+"""Adoption: skills per user, the org's adoption rate, weekly growth and engaged users (docs/leaderboards.md).
+
+    adoption(window, *, org=ALL_ORGS) -> dict      (the body of GET skills/adoption)
+    skill_adoption(skill_id, window) -> dict        (one skill's users and orgs, for its admin page)
+
+Execution counts and "which skills were used" come from the metrics query layer.
+Who used what — users × skills, the days a user was active — is per-user data the
+metric series do not carry (``user_id`` is deliberately not a tag: it would make a
+series per user). It is read from ``skill_usage`` with DISTINCT and GROUP BY in
+SQL. That is the per-user relation itself, not a second aggregation of the time
+series. Executions without a ``user_id`` count as usage but belong to no user.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Count
+from django.db.models.functions import TruncDate
+
+from analytics.models import MetricSeries, Organization, Skill, SkillExecution
+from analytics.models.skills import EXECUTIONS_METRIC
+from analytics.services import metrics_query as query
+from analytics.services.leaderboards import weeks
+from analytics.services.skills import execution_counts
+from analytics.services.windows import Window, isoformat
+
+ALL_ORGS = query.ALL_ORGS
+DEFAULT_WINDOW = timedelta(days=30)
+ENGAGED_MIN_DAYS = 3  # active on at least 3 ...
+ENGAGED_OF_DAYS = 7  # ... of the last 7 UTC days (today included)
+
+
+def _executions(org, window: Window):
+    rows = SkillExecution.objects.filter(timestamp__gte=window.start, timestamp__lte=window.end,
+                                         user_id__isnull=False)
+    return rows if org is ALL_ORGS else rows.filter(org=org)
+
+
+def _user(org) -> list[str]:
+    """A user: their user_id within one org; over all orgs, the (org, user_id) pair (ids are per org)."""
+    return ["user_id"] if org is not ALL_ORGS else ["org_id", "user_id"]
+
+
+def _median(values: list[int]) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default), as every percentile of the API."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = 0.5 * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def skills_per_user(window: Window, *, org=ALL_ORGS) -> dict:
+    """How many distinct skills each active user used in the window, as a distribution."""
+    counts = list(_executions(org, window).values(*_user(org)).annotate(skills=Count("skill", distinct=True))
+                  .order_by().values_list("skills", flat=True))
+    histogram = Counter(counts)
+    return {
+        "users": len(counts),
+        "mean": sum(counts) / len(counts) if counts else None,
+        "median": _median(counts),
+        "max": max(counts) if counts else None,
+        # Keys are numbers of skills (strings, as JSON keys are), values numbers of users.
+        "histogram": {str(skills): histogram[skills] for skills in sorted(histogram)},
+    }
+
+
+def _active_users(org, window: Window) -> int:
+    return _executions(org, window).values(*_user(org)).distinct().count()
+
+
+def _catalogue() -> set[str]:
+    return set(Skill.objects.filter(deprecated=False).values_list("skill_id", flat=True))
+
+
+def adoption_rate(window: Window, *, org=ALL_ORGS, catalogue: set[str] | None = None) -> dict:
+    """The share of the (non-deprecated) global catalogue that the org used in the window."""
+    catalogue = _catalogue() if catalogue is None else catalogue
+    used = {skill_id for skill_id, figures in execution_counts(window, org=org).items()
+            if figures["execution_count"] > 0}
+    used_in_catalogue = used & catalogue
+    return {"org_adoption_rate": len(used_in_catalogue) / len(catalogue) if catalogue else None,
+            "skills_used": len(used_in_catalogue), "catalogue_size": len(catalogue)}
+
+
+def weekly_growth(end: datetime, *, org=ALL_ORGS) -> dict:
+    """Executions (query layer) and active users, the 7 days ending at ``end`` against the 7 before."""
+    this_week, last_week = weeks(end)
+    figures = {}
+    for label, week in (("this_week", this_week), ("last_week", last_week)):
+        executions = query.statistics(EXECUTIONS_METRIC, week, org=org).sum
+        figures[label] = {**week.as_dict(), "executions": round(executions or 0),
+                          "active_users": _active_users(org, week)}
+
+    def growth(key):
+        before = figures["last_week"][key]
+        return (figures["this_week"][key] - before) / before if before else None
+
+    return {**figures, "executions_growth": growth("executions"), "active_users_growth": growth("active_users")}
+
+
+def engagement(end: datetime, *, org=ALL_ORGS) -> dict:
+    """Users active on at least 3 of the last 7 UTC calendar days ending with ``end``'s day."""
+    first_day = (end.astimezone(UTC) - timedelta(days=ENGAGED_OF_DAYS - 1)).replace(hour=0, minute=0, second=0,
+                                                                                     microsecond=0)
+    days = (_executions(org, Window(first_day, end)).annotate(day=TruncDate("timestamp", tzinfo=UTC))
+            .values(*_user(org)).annotate(days=Count("day", distinct=True)).order_by()
+            .values_list("days", flat=True))
+    active_days = list(days)
+    engaged = sum(1 for count in active_days if count >= ENGAGED_MIN_DAYS)
+    return {"engaged_users": engaged, "active_users_last_7_days": len(active_days),
+            "engagement_rate": engaged / len(active_days) if active_days else None,
+            "engagement_since": isoformat(first_day)}
+
+
+def adoption(window: Window, *, org=ALL_ORGS) -> dict:
+    """The body of ``GET skills/adoption``. Growth and engagement are anchored at the window's end."""
+    catalogue = _catalogue()
+    body = {
+        **window.as_dict(),
+        "skills_per_user": skills_per_user(window, org=org),
+        **adoption_rate(window, org=org, catalogue=catalogue),
+        "weekly_growth": weekly_growth(window.end, org=org),
+        **engagement(window.end, org=org),
+    }
+    if org is ALL_ORGS:  # staff over all orgs: each org's rate too (seed 001's "org adoption rates")
+        org_ids = (MetricSeries.objects.filter(name=EXECUTIONS_METRIC, org__isnull=False)
+                   .values_list("org_id", flat=True).distinct())
+        body["orgs"] = [
+            {"org": each.slug, **adoption_rate(window, org=each, catalogue=catalogue),
+             "active_users": _active_users(each, window)}
+            for each in Organization.objects.filter(id__in=list(org_ids)).order_by("slug")
+        ]
+    return body
+
+
+def skill_adoption(skill_id: str, window: Window) -> dict:
+    """One skill over all orgs: its users, the orgs using it, and its share of each org's active users."""
+    rows = _executions(ALL_ORGS, window)
+    users = rows.filter(skill_id=skill_id).values("org_id", "user_id").distinct().count()
+    active = rows.values("org_id", "user_id").distinct().count()
+    orgs = rows.filter(skill_id=skill_id).values("org_id").distinct().count()
+    return {"users": users, "active_users": active, "user_share": users / active if active else None, "orgs": orgs,
+            **window.as_dict()}
