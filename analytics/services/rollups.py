@@ -135,7 +135,7 @@ def _rows_from_raw(tier: int, start: datetime, end: datetime, only_buckets: set[
 
 def _rows_from_finer(tier: int, bucket: datetime) -> list[tuple]:
     """Rows of one ``tier`` bucket by merging the rows of the next finer tier inside it."""
-    finer = {DAY: HOUR, HOUR: MINUTE}[tier]
+    finer = {DAY: HOUR}[tier]
     parts = defaultdict(list)
     finer_rows = MetricRollup.objects.filter(tier=finer, bucket_start__gte=bucket,
                                              bucket_start__lt=bucket + timedelta(seconds=tier))
@@ -215,22 +215,13 @@ def mark_dirty(series_times, now: datetime) -> int:
     return len(marks)
 
 
-def _from_minutes(start: datetime, minutes_built: tuple | None) -> bool:
-    """Whether the hour starting at ``start`` can be merged from built minute rows."""
-    return bool(minutes_built) and minutes_built[0] <= start and start + timedelta(hours=1) <= minutes_built[1]
-
-
-def _rebuild_buckets(tier: int, buckets: set[int], minutes_built: tuple | None = None) -> int:
+def _rebuild_buckets(tier: int, buckets: set[int]) -> int:
     """Rebuild the given buckets of ``tier`` (epoch seconds) the way ``_build_range`` builds them."""
     written = 0
-    if tier == DAY or tier == HOUR:
+    if tier == DAY:
         for bucket in sorted(buckets):
-            start = _from_epoch(bucket)
-            if tier == HOUR and not _from_minutes(start, minutes_built):
-                rows = _rows_from_raw(HOUR, start, start + timedelta(hours=1))
-            else:
-                rows = _rows_from_finer(tier, start)
-            written += _replace(tier, {"bucket_start": start}, rows)
+            day = _from_epoch(bucket)
+            written += _replace(DAY, {"bucket_start": day}, _rows_from_finer(DAY, day))
         return written
     by_hour = defaultdict(set)
     for bucket in buckets:
@@ -242,13 +233,9 @@ def _rebuild_buckets(tier: int, buckets: set[int], minutes_built: tuple | None =
     return written
 
 
-def _build_range(tier: int, start: datetime, end: datetime, minutes_built: tuple | None = None) -> int:
-    """Build every bucket of ``tier`` in [start, end).
-
-    Day rows merge hour rows. Hour rows merge minute rows where those are built (``minutes_built``,
-    the minute tier's [from, until)), which is much cheaper than reading raw events again;
-    elsewhere (older than minute retention) they are built from raw events, like minute rows.
-    """
+def _build_range(tier: int, start: datetime, end: datetime) -> int:
+    """Build every bucket of ``tier`` in [start, end): minute and hour rows from raw events (reading
+    values is cheaper than decoding sixty minute sketches per hour), day rows by merging hour rows."""
     written = 0
     if tier == DAY:
         day = start
@@ -257,10 +244,6 @@ def _build_range(tier: int, start: datetime, end: datetime, minutes_built: tuple
             day += timedelta(days=1)
         return written
     while start < end:
-        if tier == HOUR and _from_minutes(start, minutes_built):
-            written += _replace(HOUR, {"bucket_start": start}, _rows_from_finer(HOUR, start))
-            start += timedelta(hours=1)
-            continue
         chunk_end = min(end, start + RAW_CHUNK)
         rows = _rows_from_raw(tier, start, chunk_end)
         written += _replace(tier, {"bucket_start__gte": start, "bucket_start__lt": chunk_end}, rows)
@@ -285,7 +268,7 @@ def rollup_metrics(now: datetime | None = None) -> dict[str, int]:
             state = states[tier]
             buckets = {minute // tier * tier for minute in dirty_minutes}
             inside = {b for b in buckets if state.built_from <= _from_epoch(b) < state.built_until}
-            written[tier] += _rebuild_buckets(tier, inside, (states[MINUTE].built_from, states[MINUTE].built_until))
+            written[tier] += _rebuild_buckets(tier, inside)
             # History recorded after the first run lies before built_from: extend the tier backwards.
             earlier = [b for b in buckets if _from_epoch(b) < state.built_from]
             if earlier:
@@ -305,8 +288,7 @@ def rollup_metrics(now: datetime | None = None) -> dict[str, int]:
         for tier in (MINUTE, HOUR, DAY):
             state = states[tier]
             if state.built_until < until[tier]:
-                minutes = (states[MINUTE].built_from, states[MINUTE].built_until)
-                written[tier] += _build_range(tier, state.built_until, until[tier], minutes)
+                written[tier] += _build_range(tier, state.built_until, until[tier])
                 state.built_until = until[tier]
                 state.save(update_fields=["built_until"])
     _forget_built_tiers()
