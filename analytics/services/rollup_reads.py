@@ -9,7 +9,7 @@ percentiles come from the merged sketches (within 1%).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -41,7 +41,7 @@ class Partial:
     sum: float = 0.0
     min: float | None = None
     max: float | None = None
-    sketches: list = None
+    sketches: list = field(default_factory=list)
 
     def add(self, count, total, low, high, sketch: Sketch) -> None:
         if not count:
@@ -50,7 +50,7 @@ class Partial:
         self.sum += float(total)
         self.min = low if self.min is None else min(self.min, low)
         self.max = high if self.max is None else max(self.max, high)
-        self.sketches = (self.sketches or []) + [sketch]
+        self.sketches.append(sketch)
 
     def stats(self, fractions) -> dict:
         if not self.count:
