@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from analytics.models import MetricEvent, MetricSeries, MetricSeriesTag, MetricType, Organization
@@ -114,16 +114,29 @@ def _series_for(org: Organization | None, items: list[MetricItem]) -> dict[tuple
     return found
 
 
+def _stored_event_ids(model, org: Organization | None, ids: list[str]) -> set[str]:
+    # One array parameter on PostgreSQL: an IN list of 10,000 values costs more to build than to run.
+    if connection.vendor == "postgresql":
+        org_condition = "org_id = %s" if org is not None else "org_id IS NULL"
+        params = [org.pk] if org is not None else []
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT event_id FROM {model._meta.db_table} WHERE {org_condition} "
+                           "AND event_id = ANY(%s)", [*params, ids])
+            return {row[0] for row in cursor.fetchall()}
+    stored = set()
+    for start in range(0, len(ids), INSERT_CHUNK):
+        stored.update(model.objects.filter(org=org, event_id__in=ids[start:start + INSERT_CHUNK])
+                      .values_list("event_id", flat=True))
+    return stored
+
+
 def drop_duplicates(model, org: Organization | None, items: list) -> list:
     """Items whose ``event_id`` the org already stored in ``model`` (one family), or that repeat an id
     earlier in the batch, are dropped. Shared by every ingest family."""
     ids = list({item.event_id for item in items if item.event_id is not None})
     if not ids:
         return items
-    stored = set()
-    for start in range(0, len(ids), INSERT_CHUNK):
-        stored.update(model.objects.filter(org=org, event_id__in=ids[start:start + INSERT_CHUNK])
-                      .values_list("event_id", flat=True))
+    stored = _stored_event_ids(model, org, ids)
     fresh, seen = [], set()
     for item in items:
         if item.event_id is not None:

@@ -39,6 +39,7 @@ LAG = timedelta(seconds=60)
 RAW_CHUNK = timedelta(hours=6)
 MINUTE, HOUR, DAY = RollupTier.MINUTE, RollupTier.HOUR, RollupTier.DAY
 PERCENTILE_FRACTIONS = (0.5, 0.95, 0.99)
+ANALYZE_AFTER_ROWS = 100_000
 
 
 def floor_time(moment: datetime, seconds: int) -> datetime:
@@ -292,6 +293,11 @@ def rollup_metrics(now: datetime | None = None) -> dict[str, int]:
                 state.built_until = until[tier]
                 state.save(update_fields=["built_until"])
     _forget_built_tiers()
+    if connection.vendor == "postgresql" and sum(written.values()) > ANALYZE_AFTER_ROWS:
+        # After a backfill the planner's statistics still describe an empty table, and it would
+        # scan by time instead of by metric name until autovacuum gets round to it.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {MetricRollup._meta.db_table}")
     result = {"minute_rows": written[MINUTE], "hour_rows": written[HOUR], "day_rows": written[DAY],
               "dirty_minutes": len(dirty)}
     logger.info("rollup_metrics: %s in %.2fs", ", ".join(f"{k}={v}" for k, v in result.items()),
