@@ -155,10 +155,11 @@ def ingest_metric_items(org: Organization | None, items: list[MetricItem]) -> In
     if fresh:
         series = _series_for(org, fresh)
         org_id = org.pk if org else None
-        stored = _insert_events(org_id, [(series[item.series_key].id, org_id, item.timestamp, item.value,
-                                          item.event_id) for item in fresh])
+        series_ids = [series[item.series_key].id for item in fresh]
+        stored = _insert_events(org_id, [(series_id, org_id, item.timestamp, item.value, item.event_id)
+                                         for series_id, item in zip(series_ids, fresh, strict=True)])
         _update_last_seen(series, fresh)
-        mark_dirty(((series[item.series_key].id, item.timestamp) for item in fresh), timezone.now())
+        mark_dirty(zip(series_ids, (item.timestamp for item in fresh), strict=True), timezone.now())
         return IngestResult(accepted=stored, duplicates=len(items) - stored)
     return IngestResult(accepted=0, duplicates=len(items))
 

@@ -94,9 +94,9 @@ def event_id(item: dict, errors: ItemErrors) -> str | None:
 
 
 @lru_cache(maxsize=8)
-def _oldest_allowed(now: datetime) -> datetime:
+def _accepted_range(now: datetime) -> tuple[datetime, datetime]:
     # Once per batch (all its items share `now`): reading Django settings costs microseconds each time.
-    return now - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS)
+    return now - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS), now + MAX_FUTURE
 
 
 def timestamp(item: dict, errors: ItemErrors, now: datetime) -> datetime:
@@ -112,9 +112,10 @@ def timestamp(item: dict, errors: ItemErrors, now: datetime) -> datetime:
     except WindowError as error:
         errors.add("timestamp", error.message)
         return now
-    if moment > now + MAX_FUTURE:
+    oldest, latest = _accepted_range(now)
+    if moment > latest:
         errors.add("timestamp", "Is more than 5 minutes in the future.")
-    elif moment < _oldest_allowed(now):
+    elif moment < oldest:
         errors.add("timestamp", f"Is older than the retention period ({settings.ANALYTICS_DB_RETENTION_DAYS} days).")
     return moment
 

@@ -43,9 +43,9 @@ def parse_time(field: str, value) -> datetime:
                 moment = None
         if moment is None:
             raise WindowError(field, f"{text!r} is not an ISO-8601 date-time.")
-    if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def _positive_number(field: str, value, limit: float) -> float:
