@@ -22,6 +22,7 @@ from alerts.models import (
 )
 from alerts.services import incidents
 from alerts.services.rules import delete_rule, rule_changed
+from analytics.admin_tools import ReadOnlyAdmin
 
 COLOURS = {
     "firing": "#c62828", "pending": "#ef6c00", "inactive": "#2e7d32", "resolved": "#2e7d32", "error": "#6a1b9a",
@@ -262,14 +263,6 @@ class AlertIncidentAdmin(admin.ModelAdmin):
             perform=lambda i, data, actor: incidents.silence(i.pk, until=data["until"], actor=actor,
                                                             note=data["note"]),
         )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(IncidentEvent)

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from analytics.admin_paginators import CappedCountPaginator
+from analytics.admin_tools import CappedCountPaginator, ReadOnlyAdmin
 from analytics.models import ApiToken, MetricEvent, MetricSeries, MetricSeriesTag, Organization
 
 
@@ -113,7 +113,7 @@ class MetricSeriesAdmin(admin.ModelAdmin):
 
 
 @admin.register(MetricEvent)
-class MetricEventAdmin(admin.ModelAdmin):
+class MetricEventAdmin(ReadOnlyAdmin):
     list_display = ["timestamp", "series", "value", "org", "event_id"]
     list_filter = [RecentFilter, "series__metric_type", "org"]
     search_fields = ["series__name", "event_id"]
@@ -121,11 +121,5 @@ class MetricEventAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     ordering = ["-timestamp"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 from analytics import admin_skills  # noqa: E402,F401  (skill analytics registers its pages)

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from analytics.admin_paginators import CappedCountPaginator
+from analytics.admin_tools import CappedCountPaginator, ReadOnlyAdmin
 from analytics.models import LeaderboardEntry, RecommendationLog, Skill, SkillExecution, SkillHealthScore
 from analytics.services import adoption, leaderboards, recommendations
 from analytics.services.health_score import RECENT, health_scores
@@ -116,7 +116,7 @@ class SkillAdmin(admin.ModelAdmin):
 
 
 @admin.register(SkillExecution)
-class SkillExecutionAdmin(admin.ModelAdmin):
+class SkillExecutionAdmin(ReadOnlyAdmin):
     list_display = ["timestamp", "skill_id", "org", "user_id", "success", "latency_ms", "error_type",
                     "skill_version"]
     list_filter = ["success", "org"]
@@ -127,11 +127,6 @@ class SkillExecutionAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -157,7 +152,7 @@ def adoption_window(now):
 
 
 @admin.register(LeaderboardEntry)
-class LeaderboardEntryAdmin(admin.ModelAdmin):
+class LeaderboardEntryAdmin(ReadOnlyAdmin):
     """The cache the job analytics.compute_leaderboards fills; read-only."""
 
     list_display = ["metric_type", "org_label", "rank", "skill", "score", "computed_at"]
@@ -170,15 +165,10 @@ class LeaderboardEntryAdmin(admin.ModelAdmin):
     def org_label(self, entry):
         return entry.org.slug if entry.org else "all orgs"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RecommendationLog)
-class RecommendationLogAdmin(admin.ModelAdmin):
+class RecommendationLogAdmin(ReadOnlyAdmin):
     """Every recommendation served, with its follow-up: a use of the skill by the user within 7 days."""
 
     list_display = ["timestamp", "org", "user_id", "skill", "score", "reason", "strategy", "outcome"]
@@ -205,11 +195,6 @@ class RecommendationLogAdmin(admin.ModelAdmin):
             return f"followed {row.followed_at:%Y-%m-%d %H:%M}"
         return result
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return False

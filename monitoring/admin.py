@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from analytics.admin_tools import ReadOnlyAdmin
 from monitoring.models import HealthCheck, Service, ServiceDailySLA, ServiceTransition
 from monitoring.services.reports import uptime_percentage
 from monitoring.services.runner import run_services_now
@@ -77,14 +78,6 @@ class ServiceAdmin(admin.ModelAdmin):
         for result in run_services_now(queryset):
             detail = f": {result.error}" if result.error else ""
             self.message_user(request, f"{result.service.name}: {result.status}{detail}")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(HealthCheck)

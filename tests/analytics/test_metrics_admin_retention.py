@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics.admin_paginators import CappedCountPaginator
+from analytics.admin_tools import CappedCountPaginator
 from analytics.models import MetricEvent, MetricSeries
 from analytics.services import metrics_query as query
 from analytics.services.metrics_ingest import MetricItem, ingest_metric_items

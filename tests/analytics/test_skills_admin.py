@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from analytics.admin_paginators import CappedCountPaginator
+from analytics.admin_tools import CappedCountPaginator
 from analytics.models import Skill, SkillExecution, SkillHealthScore
 from analytics.services.skills import ExecutionItem, RatingItem, record_executions, record_ratings
 

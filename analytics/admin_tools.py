@@ -1,3 +1,6 @@
+"""Pieces the admin pages of every app share."""
+
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
@@ -11,3 +14,13 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self):
         return self.object_list[: self.CAP].count()
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the platform writes (events, history, logs): staff look at them but never add or edit them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
