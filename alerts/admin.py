@@ -22,7 +22,7 @@ from alerts.models import (
 )
 from alerts.services import incidents
 from alerts.services.rules import delete_rule, rule_changed
-from analytics.admin_tools import ReadOnlyAdmin
+from analytics.platform.admin import ReadOnlyAdmin
 
 COLOURS = {
     "firing": "#c62828", "pending": "#ef6c00", "inactive": "#2e7d32", "resolved": "#2e7d32", "error": "#6a1b9a",

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
-from analytics.services.windows import Window
 from monitoring.models import HEALTH_VALUES, Service, ServiceTransition
 
 SKILL_EXECUTIONS = "skill.executions"

@@ -3,8 +3,8 @@ from datetime import timedelta
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from analytics.admin_tools import CappedCountPaginator, ReadOnlyAdmin
 from analytics.models import ApiToken, MetricEvent, MetricSeries, MetricSeriesTag, Organization
+from analytics.platform.admin import CappedCountPaginator, ReadOnlyAdmin
 
 
 class ApiTokenInline(admin.TabularInline):

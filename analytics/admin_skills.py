@@ -9,12 +9,12 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from analytics.admin_tools import CappedCountPaginator, ReadOnlyAdmin
 from analytics.models import LeaderboardEntry, RecommendationLog, Skill, SkillExecution, SkillHealthScore
+from analytics.platform.admin import CappedCountPaginator, ReadOnlyAdmin
+from analytics.platform.windows import Window
 from analytics.services import adoption, leaderboards, recommendations
 from analytics.services.health_score import RECENT, health_scores
 from analytics.services.skills import rating_figures, skill_statistics
-from analytics.services.windows import Window
 
 BADGE_COLOURS = [(80, "#2e7d32"), (50, "#ef6c00"), (0, "#c62828")]
 

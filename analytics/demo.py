@@ -4,7 +4,7 @@ from analytics import demo_leaderboards
 from analytics.demo_metrics import seed_metrics
 from analytics.demo_skills import seed_skills
 from analytics.models import ApiToken, Organization
-from analytics.services.orgs import ensure_local_admin, save_demo_token
+from analytics.platform.accounts import ensure_local_admin, save_demo_token
 
 DEMO_ORGS = {"acme": "Acme Robotics", "globex": "Globex Corporation"}
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from analytics.demo_skills import DEMO_ORG_SLUGS
 from analytics.models import Organization, RecommendationLog
+from analytics.platform.windows import Window
 from analytics.services.leaderboards import compute_leaderboards
 from analytics.services.recommendations import serve_recommendations
-from analytics.services.windows import Window
 
 DEMO_USERS = [f"user_{number:03d}" for number in range(1, 13)] + ["new_user_1", "new_user_2"]
 SERVED_DAYS_AGO = (9, 6, 3, 1)

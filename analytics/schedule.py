@@ -1,7 +1,7 @@
 from datetime import timedelta
 
+from analytics.platform.collectors import PeriodicJob
 from analytics.services.leaderboards import JOB_INTERVAL
-from analytics.services.platform import PeriodicJob
 
 PERIODIC_JOBS = [
     PeriodicJob(

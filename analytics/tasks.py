@@ -2,12 +2,13 @@
 
 from celery import shared_task
 
-from analytics.services import leaderboards, platform, rollups
+from analytics.platform import collectors
+from analytics.services import leaderboards, rollups
 
 
 @shared_task(name="analytics.cleanup_old_data")
 def cleanup_old_data() -> dict[str, int]:
-    return platform.cleanup_old_data()
+    return collectors.cleanup_old_data()
 
 
 @shared_task(name="analytics.ping")

@@ -175,9 +175,9 @@ def run(total: int) -> dict:
         setup_django(server.url("postgres"), data_dir)
         from django.db import connection
 
+        from analytics.platform.windows import Window
         from analytics.services import metrics_query as query
         from analytics.services.rollups import rollup_metrics
-        from analytics.services.windows import Window
 
         with connection.cursor() as cursor:
             cursor.execute(f"SET work_mem = '{WORK_MEM}'")

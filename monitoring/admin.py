@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from analytics.admin_tools import ReadOnlyAdmin
+from analytics.platform.admin import ReadOnlyAdmin
 from monitoring.models import HealthCheck, Service, ServiceDailySLA, ServiceTransition
 from monitoring.services.reports import uptime_percentage
 from monitoring.services.runner import run_services_now

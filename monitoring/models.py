@@ -14,7 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 
-from analytics.models.orgs import slug_validator
+from analytics.platform.tenancy import slug_validator
 
 # A service with no result for this many intervals is ``unknown``.
 STALE_AFTER_INTERVALS = 3

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from analytics.services.platform import PeriodicJob
+from analytics.platform.collectors import PeriodicJob
 
 PERIODIC_JOBS = [
     PeriodicJob(

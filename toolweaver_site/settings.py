@@ -84,7 +84,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "analytics.tracking.RequestTrackingMiddleware",
-    "analytics.api.middleware.ApiBodySizeLimitMiddleware",
+    "analytics.platform.middleware.ApiBodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -163,20 +163,20 @@ ANALYTICS_DEFAULT_ORG = env_str("ANALYTICS_DEFAULT_ORG", "default")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "analytics.api.auth.BearerTokenAuthentication",
+        "analytics.platform.auth.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["analytics.api.permissions.ApiAccess"],
+    "DEFAULT_PERMISSION_CLASSES": ["analytics.platform.permissions.ApiAccess"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "analytics.api.pagination.StandardPagination",
+    "DEFAULT_PAGINATION_CLASS": "analytics.platform.pagination.StandardPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "analytics.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "analytics.platform.errors.api_exception_handler",
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
 }
 
@@ -185,12 +185,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Skill analytics, metrics, monitoring and alerting for the ToolWeaver orchestrator.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["analytics.api.permissions.SchemaAccess"],
+    "SERVE_PERMISSIONS": ["analytics.platform.permissions.SchemaAccess"],
     "SERVE_AUTHENTICATION": [
-        "analytics.api.auth.BearerTokenAuthentication",
+        "analytics.platform.auth.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "PREPROCESSING_HOOKS": ["analytics.api.schema.drop_trailing_slash_twins"],
+    "PREPROCESSING_HOOKS": ["analytics.platform.openapi.drop_trailing_slash_twins"],
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

@@ -6,8 +6,8 @@ from toolweaver_site import views
 
 API_PREFIX = "api/v1/analytics/"
 
-handler404 = "analytics.api.errors.json_not_found"
-handler500 = "analytics.api.errors.json_server_error"
+handler404 = "analytics.platform.errors.json_not_found"
+handler500 = "analytics.platform.errors.json_server_error"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

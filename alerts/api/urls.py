@@ -1,5 +1,5 @@
 from alerts.api import views
-from analytics.api.routes import api_path
+from analytics.platform.routes import api_path
 
 urlpatterns = [
     # The fixed words first, then the {id} patterns.

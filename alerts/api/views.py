@@ -24,9 +24,9 @@ from alerts.api.serializers import (
 from alerts.models import AlertIncident, AlertRule, IllegalTransition, IncidentStatus, Severity
 from alerts.services import incidents
 from alerts.services.rules import delete_rule, rule_changed
-from analytics.api.auth import TokenPrincipal
-from analytics.api.conventions import OrgScopeMixin
-from analytics.api.errors import Conflict, field_error
+from analytics.platform.auth import TokenPrincipal
+from analytics.platform.conventions import OrgScopeMixin
+from analytics.platform.errors import Conflict, field_error
 
 
 def actor_of(request) -> str:

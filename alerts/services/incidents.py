@@ -28,7 +28,7 @@ from alerts.models import (
     IncidentStatus,
     Silence,
 )
-from analytics.services.windows import isoformat
+from analytics.platform.windows import isoformat
 
 
 class InvalidSilence(ValueError):

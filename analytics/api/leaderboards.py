@@ -11,11 +11,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from analytics.api.conventions import ApiView, window_from_params
-from analytics.api.errors import field_error
+from analytics.platform.conventions import ApiView, window_from_params
+from analytics.platform.errors import field_error
+from analytics.platform.windows import isoformat
 from analytics.services import adoption, leaderboards, recommendations
 from analytics.services.skills import USER_ID_MAX_LENGTH
-from analytics.services.windows import isoformat
 
 WINDOW_FIELDS = ("hours", "days", "start", "end")
 ORG_PARAM = OpenApiParameter("org", OpenApiTypes.STR, description="Staff only: the org to read (default all orgs).")

@@ -7,8 +7,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from analytics.api.conventions import ApiView, tag_filters_from_params, window_from_params
-from analytics.api.errors import field_error
+from analytics.platform.conventions import ApiView, tag_filters_from_params, window_from_params
+from analytics.platform.errors import field_error
 from analytics.services import metrics_query as query
 from analytics.services.metrics_ingest import ingest_metric_items, validate_metric_item
 from analytics.services.performance import performance_summary

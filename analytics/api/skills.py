@@ -10,9 +10,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
-from analytics.api.conventions import ApiView, window_from_params
-from analytics.api.errors import field_error
 from analytics.api.metrics import WINDOW_PARAMS, IngestResultSerializer
+from analytics.platform.conventions import ApiView, window_from_params
+from analytics.platform.errors import field_error
 from analytics.services import skills
 
 TREND_DEFAULT_WINDOWS = {"hour": timedelta(hours=24), "day": timedelta(days=30)}

@@ -1,5 +1,6 @@
-from analytics.api import leaderboards, metrics, skills, tokens
-from analytics.api.routes import api_path
+from analytics.api import leaderboards, metrics, skills
+from analytics.platform import token_views as tokens
+from analytics.platform.routes import api_path
 
 urlpatterns = [
     *api_path("me", tokens.WhoAmIView.as_view(), "me"),

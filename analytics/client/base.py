@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from analytics.client import UnsupportedOperation
 from analytics.client.config import client_config, config_summary
-from analytics.models.orgs import slug_validator
+from analytics.platform.tenancy import slug_validator
 from analytics.services import skills
 from analytics.services import validation as check
 

@@ -17,9 +17,9 @@ from django.db.migrations.executor import MigrationExecutor
 from analytics.client import ensure_django
 from analytics.client.base import AnalyticsClient
 from analytics.models import Organization, Skill
+from analytics.platform.windows import Window
 from analytics.services import leaderboards, skills
 from analytics.services.health_score import health_score
-from analytics.services.windows import Window
 
 DEFAULT_READ_WINDOW = timedelta(days=30)
 LEADERBOARD_TYPES = leaderboards.BOARD_TYPES

@@ -15,8 +15,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from analytics.models.orgs import Organization
 from analytics.models.skills import Skill
+from analytics.platform.tenancy import Organization
 
 
 class BoardType(models.TextChoices):

@@ -12,7 +12,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from analytics.models.orgs import Organization
+from analytics.platform.tenancy import Organization
 
 
 class MetricType(models.TextChoices):

@@ -12,7 +12,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
 from analytics.models.metrics import MetricSeries
-from analytics.models.orgs import Organization
+from analytics.platform.tenancy import Organization
 
 
 class RollupTier(models.IntegerChoices):

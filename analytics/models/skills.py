@@ -13,7 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from analytics.models.orgs import Organization
+from analytics.platform.tenancy import Organization
 
 SKILL_ID_MAX_LENGTH = 200
 # Path words of the skills API (API.md, Skills): a skill with one of these ids could not be addressed.

@@ -21,10 +21,10 @@ from django.db.models.functions import TruncDate
 
 from analytics.models import MetricSeries, Organization, Skill, SkillExecution
 from analytics.models.skills import EXECUTIONS_METRIC
+from analytics.platform.windows import Window, isoformat
 from analytics.services import metrics_query as query
 from analytics.services.leaderboards import weeks
 from analytics.services.skills import execution_counts
-from analytics.services.windows import Window, isoformat
 
 ALL_ORGS = query.ALL_ORGS
 DEFAULT_WINDOW = timedelta(days=30)

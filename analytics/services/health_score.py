@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from analytics.models import SkillExecution, SkillHealthScore, SkillRating
 from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC
+from analytics.platform.windows import Window, isoformat
 from analytics.services import metrics_query as query
-from analytics.services.windows import Window, isoformat
 
 ALL_ORGS = query.ALL_ORGS
 

@@ -26,9 +26,9 @@ from django.utils import timezone
 from analytics.models import LeaderboardEntry, MetricSeries, Organization, Skill, SkillExecution, SkillRating
 from analytics.models.leaderboards import BoardType
 from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC
+from analytics.platform.windows import Window, isoformat
 from analytics.services import metrics_query as query
 from analytics.services.skills import execution_counts
-from analytics.services.windows import Window, isoformat
 
 logger = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from django.db import connection
 from django.db.models import Count, Max
 
 from analytics.models import MetricEvent, MetricSeries
+from analytics.platform.windows import Window, isoformat
 from analytics.services import rollup_reads
 from analytics.services.sketch import Sketch
-from analytics.services.windows import Window, isoformat
 
 ALL_ORGS = None
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}

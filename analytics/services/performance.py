@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
-from analytics.services.windows import Window
 
 RESPONSE_TIME_METRIC = "api.response_time"
 

@@ -33,8 +33,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from analytics.models import RecommendationLog, Skill, SkillExecution
+from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
-from analytics.services.windows import Window
 
 ALL_ORGS = query.ALL_ORGS
 DEFAULT_WINDOW = timedelta(days=30)  # the history that recommendations are drawn from

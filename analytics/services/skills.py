@@ -45,6 +45,7 @@ from analytics.models import (
     SkillRating,
 )
 from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC, RESERVED_SKILL_IDS, SKILL_ID_MAX_LENGTH
+from analytics.platform.windows import Window, isoformat
 from analytics.services import metrics_query as query
 from analytics.services import validation as check
 from analytics.services.bulk_insert import insert_rows
@@ -56,7 +57,6 @@ from analytics.services.metrics_ingest import (
     drop_duplicates,
     ingest_metric_items,
 )
-from analytics.services.windows import Window, isoformat
 
 ALL_ORGS = query.ALL_ORGS
 EXECUTION_COLUMNS = ["skill_id", "org_id", "user_id", "success", "latency_ms", "error_type", "skill_version",

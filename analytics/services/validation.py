@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from analytics.services.windows import WindowError, parse_time
+from analytics.platform.windows import WindowError, parse_time
 
 MAX_FUTURE = timedelta(minutes=5)
 

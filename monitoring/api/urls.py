@@ -1,4 +1,4 @@
-from analytics.api.routes import api_path
+from analytics.platform.routes import api_path
 from monitoring.api import views
 
 urlpatterns = [

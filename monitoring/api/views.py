@@ -7,8 +7,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from analytics.api.conventions import ApiView, window_from_params
-from analytics.api.errors import field_error
+from analytics.platform.conventions import ApiView, window_from_params
+from analytics.platform.errors import field_error
 from monitoring.api.serializers import HealthSummarySerializer, ServiceHealthSerializer, SlaReportSerializer
 from monitoring.models import Service
 from monitoring.services.health import health_summary, service_health

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from analytics.services.windows import isoformat
+from analytics.platform.windows import isoformat
 from monitoring.models import Service, Status, worst_status
 
 

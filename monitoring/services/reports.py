@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from analytics.services.windows import isoformat
+from analytics.platform.windows import isoformat
 from monitoring.models import RESULT_HOLDS_INTERVALS, HealthCheck, Service, ServiceDailySLA
 from monitoring.services import sla
 from monitoring.services.sla import Figures

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from alerts import retention, tasks
 from alerts.models import AlertIncident, AlertRule, IncidentEvent
-from analytics.services.platform import DemoContext, declared_periodic_jobs
+from analytics.platform.collectors import DemoContext, declared_periodic_jobs
 from tests.alerts.factories import at, evaluate, make_rule, org, record
 
 pytestmark = pytest.mark.django_db

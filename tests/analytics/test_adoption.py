@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.models import Skill
+from analytics.platform.windows import Window
 from analytics.services.adoption import adoption, skill_adoption
 from analytics.services.skills import ExecutionItem, RatingItem, record_executions, record_ratings
-from analytics.services.windows import Window
 
 pytestmark = pytest.mark.django_db
 

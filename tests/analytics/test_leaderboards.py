@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from analytics import tasks
 from analytics.models import LeaderboardEntry, Organization, Skill
+from analytics.platform.collectors import declared_periodic_jobs
+from analytics.platform.windows import Window
 from analytics.services import leaderboards
 from analytics.services.leaderboards import (
     compute_leaderboards,
@@ -20,9 +22,7 @@ from analytics.services.leaderboards import (
     trending_new_board,
     usage_board,
 )
-from analytics.services.platform import declared_periodic_jobs
 from analytics.services.skills import ExecutionItem, RatingItem, record_executions, record_ratings
-from analytics.services.windows import Window
 
 pytestmark = pytest.mark.django_db
 
@@ -243,7 +243,7 @@ def test_the_demo_fills_every_board_and_logs_recommendations_with_outcomes(perso
     from analytics import demo_leaderboards
     from analytics.demo_skills import seed_skills
     from analytics.models import RecommendationLog
-    from analytics.services.platform import DemoContext
+    from analytics.platform.collectors import DemoContext
     from analytics.services.recommendations import effectiveness
 
     context = DemoContext(days=15, now=timezone.now(), rng=random.Random(1), log=lambda message: None)

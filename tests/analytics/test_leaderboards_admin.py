@@ -7,10 +7,10 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from analytics.models import LeaderboardEntry, RecommendationLog, Skill
+from analytics.platform.windows import Window
 from analytics.services.leaderboards import compute_leaderboards
 from analytics.services.recommendations import serve_recommendations
 from analytics.services.skills import ExecutionItem, record_executions
-from analytics.services.windows import Window
 
 pytestmark = pytest.mark.django_db
 

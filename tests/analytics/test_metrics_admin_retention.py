@@ -7,12 +7,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics.admin_tools import CappedCountPaginator
 from analytics.models import MetricEvent, MetricSeries
+from analytics.platform.admin import CappedCountPaginator
+from analytics.platform.collectors import cleanup_old_data
+from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
 from analytics.services.metrics_ingest import MetricItem, ingest_metric_items
-from analytics.services.platform import cleanup_old_data
-from analytics.services.windows import Window
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from analytics.models import MetricEvent, MetricSeries
-from analytics.services.windows import isoformat
+from analytics.platform.windows import isoformat
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
 from analytics.services.metrics_ingest import MetricItem, ingest_metric_items
-from analytics.services.windows import Window
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from analytics.models import ApiToken, Organization
-from analytics.services.platform import declared_periodic_jobs, sync_periodic_tasks
+from analytics.platform.collectors import declared_periodic_jobs, sync_periodic_tasks
 from tests.conftest import token_client
 
 pytestmark = pytest.mark.django_db

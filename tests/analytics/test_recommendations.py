@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.models import RecommendationLog, Skill
+from analytics.platform.windows import Window
 from analytics.services.recommendations import (
     effectiveness,
     outcome,
@@ -26,7 +27,6 @@ from analytics.services.recommendations import (
     with_outcome,
 )
 from analytics.services.skills import ExecutionItem, record_executions
-from analytics.services.windows import Window
 
 pytestmark = pytest.mark.django_db
 

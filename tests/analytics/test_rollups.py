@@ -11,12 +11,12 @@ import pytest
 from django.utils import timezone
 
 from analytics.models import MetricEvent, MetricRollup, MetricSeries, RollupTier
+from analytics.platform.collectors import cleanup_old_data
+from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
 from analytics.services import rollup_reads
 from analytics.services.metrics_ingest import MetricItem, ingest_metric_items
-from analytics.services.platform import cleanup_old_data
 from analytics.services.rollups import floor_time, rollup_metrics
-from analytics.services.windows import Window
 
 HOSTS = ["h1", "h2", "h3"]
 

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from analytics.admin_tools import CappedCountPaginator
 from analytics.models import Skill, SkillExecution, SkillHealthScore
+from analytics.platform.admin import CappedCountPaginator
 from analytics.services.skills import ExecutionItem, RatingItem, record_executions, record_ratings
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from analytics.models import Skill, SkillExecution, SkillInstall, SkillRating
+from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
-from analytics.services.windows import Window
 
 pytestmark = pytest.mark.django_db
 

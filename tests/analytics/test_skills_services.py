@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from analytics import retention
 from analytics.models import MetricEvent, Skill, SkillExecution, SkillInstall
+from analytics.platform.collectors import DemoContext
+from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
-from analytics.services.platform import DemoContext
 from analytics.services.skills import (
     ExecutionItem,
     InstallItem,
@@ -21,7 +22,6 @@ from analytics.services.skills import (
     skill_summaries,
     usage_leaderboard,
 )
-from analytics.services.windows import Window
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from analytics.services.platform import DemoContext, declared_periodic_jobs
+from analytics.platform.collectors import DemoContext, declared_periodic_jobs
 from monitoring import demo, tasks
 from monitoring.models import HealthCheck, Service, ServiceDailySLA
 from tests.monitoring.factories import make_service

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from analytics.services.platform import cleanup_old_data
+from analytics.platform.collectors import cleanup_old_data
 from monitoring import retention
 from monitoring.models import HealthCheck, ServiceDailySLA
 from monitoring.services.reports import roll_up_daily_sla, service_sla

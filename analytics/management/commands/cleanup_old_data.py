@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from analytics.services.platform import cleanup_old_data
+from analytics.platform.collectors import cleanup_old_data
 
 
 class Command(BaseCommand):

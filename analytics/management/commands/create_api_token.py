@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from analytics.services.orgs import create_api_token
+from analytics.platform.accounts import create_api_token
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from analytics.services.orgs import ensure_local_admin
+from analytics.platform.accounts import ensure_local_admin
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from analytics.services.platform import seed_demo
+from analytics.platform.collectors import seed_demo
 
 
 class Command(BaseCommand):

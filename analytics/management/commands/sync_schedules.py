@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from analytics.services.platform import sync_periodic_tasks
+from analytics.platform.collectors import sync_periodic_tasks
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension  # noqa: E
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "analytics.api.auth.BearerTokenAuthentication"
+    target_class = "analytics.platform.auth.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):

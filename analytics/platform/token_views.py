@@ -5,8 +5,8 @@ from rest_framework import serializers
 from rest_framework.generics import ListAPIView, RetrieveDestroyAPIView
 from rest_framework.response import Response
 
-from analytics.api.conventions import ApiView, OrgScopeMixin
-from analytics.models import ApiToken
+from analytics.platform.conventions import ApiView, OrgScopeMixin
+from analytics.platform.tenancy import ApiToken
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):

@@ -11,12 +11,12 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
-from analytics.api.auth import TokenPrincipal
-from analytics.api.errors import BatchInvalid, field_error
-from analytics.api.pagination import StandardPagination
-from analytics.models import Organization
+from analytics.platform.auth import TokenPrincipal
+from analytics.platform.errors import BatchInvalid, field_error
+from analytics.platform.pagination import StandardPagination
+from analytics.platform.tenancy import Organization
+from analytics.platform.windows import Window, WindowError
 from analytics.services.validation import validate_items
-from analytics.services.windows import Window, WindowError
 
 MAX_TAG_FILTERS = 20
 

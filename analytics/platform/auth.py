@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions
 
-from analytics.models import ApiToken, Organization
+from analytics.platform.tenancy import ApiToken, Organization
 
 
 @dataclass(frozen=True)

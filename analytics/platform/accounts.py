@@ -11,8 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from analytics.models import ApiToken, Organization
-from analytics.models.orgs import slug_validator
+from analytics.platform.tenancy import ApiToken, Organization, slug_validator
 
 
 @transaction.atomic

@@ -24,16 +24,18 @@ from types import ModuleType
 from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import module_has_submodule
+from django.utils.module_loading import autodiscover_modules, module_has_submodule
 
 logger = logging.getLogger(__name__)
 
-OUR_APPS = ("analytics", "monitoring", "alerts")
-
-
 def app_modules(module_name: str) -> Iterator[ModuleType]:
+    """``<app>.<module_name>`` of every installed app that has one, in INSTALLED_APPS order.
+
+    Third-party apps are skipped unless they declare the hook the collector reads (see each collector).
+    """
+    autodiscover_modules(module_name)
     for app_config in apps.get_app_configs():
-        if app_config.name in OUR_APPS and module_has_submodule(app_config.module, module_name):
+        if module_has_submodule(app_config.module, module_name):
             yield import_module(f"{app_config.name}.{module_name}")
 
 
@@ -102,8 +104,9 @@ def sync_periodic_tasks(reset: bool = False) -> dict[str, int]:
 
 
 def sync_periodic_tasks_after_migrate(sender, app_config=None, **kwargs):
-    # post_migrate fires once per app; do the work once, after our last app.
-    if app_config is not None and app_config.name == "alerts":
+    # post_migrate fires once per migrated app; do the work once, after the last installed app.
+    last_app = [config for config in apps.get_app_configs() if config.models_module is not None][-1]
+    if app_config is not None and app_config.label == last_app.label:
         result = sync_periodic_tasks()
         if result["created"]:
             logger.info("periodic tasks: %(created)d created", result)
@@ -139,6 +142,8 @@ def seed_demo(days: int = 30, log=print) -> dict[str, float]:
     timings = {}
     for module in app_modules("demo"):
         started = time.monotonic()
+        if not hasattr(module, "seed"):
+            continue
         module.seed(context)
         timings[module.__name__] = round(time.monotonic() - started, 2)
     return timings
@@ -153,7 +158,8 @@ def cleanup_old_data(now: datetime | None = None) -> dict[str, int]:
     started = time.monotonic()
     removed: dict[str, int] = {}
     for module in app_modules("retention"):
-        removed.update(module.cleanup(now))
+        if hasattr(module, "cleanup"):
+            removed.update(module.cleanup(now))
     logger.info(
         "cleanup_old_data: %s in %.2fs",
         ", ".join(f"{label}={count}" for label, count in removed.items()) or "nothing registered",

@@ -1,6 +1,6 @@
 from rest_framework import permissions
 
-from analytics.api.auth import TokenPrincipal
+from analytics.platform.auth import TokenPrincipal
 
 
 def is_staff_session(user) -> bool:
