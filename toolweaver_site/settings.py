@@ -191,7 +191,13 @@ SPECTACULAR_SETTINGS = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "PREPROCESSING_HOOKS": ["analytics.platform.openapi.drop_trailing_slash_twins"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "analytics.platform.openapi.add_conventional_errors",
+    ],
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: the schemas of the pydantic contracts are JSON Schema 2020-12 (`null` as a type).
+    "OAS_VERSION": "3.1.0",
 }
 
 # --- Celery -------------------------------------------------------------------

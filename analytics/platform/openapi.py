@@ -1,9 +1,14 @@
+"""OpenAPI: the schema hooks and extensions (drf-spectacular) of the API's conventions."""
+
+from drf_spectacular.drainage import set_override
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
+from drf_spectacular.plumbing import ResolvedComponent
+from pydantic.json_schema import model_json_schema
+
+
 def drop_trailing_slash_twins(endpoints, **kwargs):
     """Every API path answers with and without a trailing slash; document each once."""
     return [endpoint for endpoint in endpoints if not (endpoint[0].endswith("/") and endpoint[0] != "/")]
-
-
-from drf_spectacular.extensions import OpenApiAuthenticationExtension  # noqa: E402
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -12,3 +17,68 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "An org's API token: `Bearer twa_...`"}
+
+
+class PydanticContract(OpenApiSerializerExtension):
+    """drf-spectacular's pydantic support, with request bodies in pydantic's *validation* schema.
+
+    The contrib extension renders every model in serialization mode; a request contract's validation
+    schema is the one clients must follow (its defaults, its before-validators' input types).
+    """
+
+    target_class = "pydantic.BaseModel"
+    match_subclasses = True
+    priority = 1
+
+    def get_name(self, auto_schema, direction):
+        set_override(self.target, "suppress_collision_warning", True)
+        return self.target.__name__
+
+    def map_serializer(self, auto_schema, direction):
+        mode = "validation" if direction == "request" else "serialization"
+        schema = model_json_schema(self.target, ref_template="#/components/schemas/{model}", mode=mode)
+        for sub_name, sub_schema in schema.pop("$defs", {}).items():
+            auto_schema.registry.register_on_missing(ResolvedComponent(
+                name=sub_name, type=ResolvedComponent.SCHEMA, object=sub_name, schema=sub_schema))
+        return schema
+
+
+# The error statuses every operation of the API can answer, by convention (API.md, Conventions).
+_WRITE_METHODS = {"post", "put", "patch", "delete"}
+
+
+def add_conventional_errors(result, generator, request, public):
+    """Postprocessing hook: document the error responses the conventions give every operation.
+
+    401 and 403 everywhere (a token is required; a read-only token cannot write; a session must be
+    staff's), 400 where there are query parameters or a body, 404 where there is a path parameter,
+    413 and 415 where there is a body. An operation's own declaration of a status wins.
+    """
+    from analytics.platform.contracts import ERROR_DESCRIPTIONS, ErrorDetail, FieldErrors
+
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    for model in (ErrorDetail, FieldErrors):
+        components.setdefault(model.__name__, model_json_schema(model, mode="serialization"))
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in _WRITE_METHODS | {"get"}:
+                continue
+            parameters = operation.get("parameters", [])
+            has_body = "requestBody" in operation
+            codes = {401, 403}
+            if has_body or any(p["in"] == "query" for p in parameters) or method in _WRITE_METHODS:
+                codes.add(400)
+            if any(p["in"] == "path" for p in parameters) or "{" in path:
+                codes.add(404)
+            if has_body:
+                codes |= {413, 415}
+            responses = operation.setdefault("responses", {})
+            for code in sorted(codes):
+                if str(code) in responses:
+                    continue
+                component = "FieldErrors" if code == 400 else "ErrorDetail"
+                responses[str(code)] = {
+                    "description": ERROR_DESCRIPTIONS[code],
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
+                }
+    return result

@@ -15,13 +15,56 @@ from itertools import groupby
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from pydantic import Field
 
-from analytics.platform.windows import isoformat
+from analytics.platform.contracts import ResponseContract, Source
 from monitoring.models import RESULT_HOLDS_INTERVALS, HealthCheck, Service, ServiceDailySLA
 from monitoring.services import sla
 from monitoring.services.sla import Figures
 
 ONE_DAY = timedelta(days=1)
+
+
+class SlaFigures(ResponseContract):
+    """A period's SLA figures, rounded as they are shown."""
+
+    start: datetime
+    end: datetime
+    uptime_percentage: float | None = Field(description="Null when no time has a known status.")
+    sla_target: float
+    compliant: bool | None
+    error_budget_remaining_minutes: float
+    avg_response_time_ms: float | None
+    p95_response_time_ms: float | None
+    downtime_incidents: int
+    downtime_minutes: float
+    monitored_minutes: float = Field(description="Time with a known status.")
+    unknown_minutes: float
+    source: Source
+
+    @classmethod
+    def of(cls, figures: Figures, target: float) -> SlaFigures:
+        return cls(
+            start=figures.start,
+            end=figures.end,
+            uptime_percentage=_rounded(figures.uptime_percentage, 4),
+            sla_target=target,
+            compliant=figures.compliant(target),
+            error_budget_remaining_minutes=round(figures.error_budget_remaining_minutes(target), 2),
+            avg_response_time_ms=_rounded(figures.avg_response_time_ms, 3),
+            p95_response_time_ms=_rounded(figures.p95_response_time_ms, 3),
+            downtime_incidents=figures.downtime_incidents,
+            downtime_minutes=round(figures.downtime_minutes, 2),
+            monitored_minutes=round(figures.known_minutes, 2),
+            unknown_minutes=round(figures.unknown_minutes, 2),
+            source=figures.source,
+        )
+
+
+class SlaReportBody(SlaFigures):
+    service_name: str
+    daily: list[SlaFigures]
+    monthly: list[SlaFigures]
 
 
 @dataclass
@@ -31,35 +74,18 @@ class SlaReport:
     daily: list[Figures]
     monthly: list[Figures]
 
-    def as_dict(self) -> dict:
-        return {
-            "service_name": self.service.name,
-            **figures_dict(self.overall, self.service.sla_target),
-            "daily": [figures_dict(day, self.service.sla_target) for day in self.daily],
-            "monthly": [figures_dict(month, self.service.sla_target) for month in self.monthly],
-        }
+    def body(self) -> SlaReportBody:
+        target = self.service.sla_target
+        return SlaReportBody(
+            service_name=self.service.name,
+            **SlaFigures.of(self.overall, target).__dict__,
+            daily=[SlaFigures.of(day, target) for day in self.daily],
+            monthly=[SlaFigures.of(month, target) for month in self.monthly],
+        )
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
-
-
-def figures_dict(figures: Figures, target: float) -> dict:
-    return {
-        "start": isoformat(figures.start),
-        "end": isoformat(figures.end),
-        "uptime_percentage": _rounded(figures.uptime_percentage, 4),
-        "sla_target": target,
-        "compliant": figures.compliant(target),
-        "error_budget_remaining_minutes": round(figures.error_budget_remaining_minutes(target), 2),
-        "avg_response_time_ms": _rounded(figures.avg_response_time_ms, 3),
-        "p95_response_time_ms": _rounded(figures.p95_response_time_ms, 3),
-        "downtime_incidents": figures.downtime_incidents,
-        "downtime_minutes": round(figures.downtime_minutes, 2),
-        "monitored_minutes": round(figures.known_minutes, 2),
-        "unknown_minutes": round(figures.unknown_minutes, 2),
-        "source": figures.source,
-    }
 
 
 def max_hold(service: Service) -> timedelta:

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from monitoring.api.serializers import HealthSummarySerializer, ServiceHealthSerializer, SlaReportSerializer
 from monitoring.models import CheckOutcome
+from monitoring.services.health import HealthSummary, ServiceHealth
+from monitoring.services.reports import SlaReportBody
 from monitoring.services.sla import day_start
 from tests.monitoring.factories import history, make_service
 
@@ -33,7 +34,7 @@ def test_health_summary_has_the_seeds_shape_plus_unknown(personas, services):
     response = personas.member.get("monitoring/health")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == set(HealthSummarySerializer().fields)
+    assert set(body) == set(HealthSummary.model_fields)
     assert (body["overall_status"], body["total_services"]) == ("unhealthy", 4)
     assert (body["healthy"], body["degraded"], body["unhealthy"], body["unknown"]) == (1, 1, 1, 1)
     by_name = {s["service_name"]: s for s in body["services"]}
@@ -71,7 +72,7 @@ def test_service_health_shows_status_and_recent_checks_newest_first(personas, se
     service = services["down"]
     checked(service, ok=True, ago=timedelta(seconds=1))
     body = personas.member.get("monitoring/health/down").json()
-    assert set(body) == set(ServiceHealthSerializer().fields)
+    assert set(body) == set(ServiceHealth.model_fields)
     assert (body["status"], body["health"], body["consecutive_failures"]) == ("healthy", 1.0, 0)
     assert [c["status"] for c in body["recent_checks"]] == ["healthy", "unhealthy"]
     assert body["recent_checks"][1]["error"] == "refused"
@@ -98,7 +99,7 @@ def test_sla_over_a_hand_built_history(personas):
     response = personas.member.get("monitoring/sla/db", {"start": start.isoformat(), "end": end.isoformat()})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == set(SlaReportSerializer().fields)
+    assert set(body) == set(SlaReportBody.model_fields)
     assert body["service_name"] == "db"
     assert body["start"].endswith("Z") and body["end"].endswith("Z")
     assert body["uptime_percentage"] == 44.4444  # 240 s up of 540 s known; 160 s unknown

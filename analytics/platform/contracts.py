@@ -1,0 +1,542 @@
+"""Request and response contracts, declared once (API.md, Conventions; DESIGN.md, "Contracts declared once").
+
+Every endpoint states its input as a pydantic model — query parameters (``Query``), a JSON body, or the
+items of a batch — and its output as a pydantic model that the service returns. The same classes validate
+the request, render the response and, through drf-spectacular, write the OpenAPI schema, so the three
+cannot drift apart::
+
+    class MetricIngestView(ApiView):
+        @endpoint(items=MetricItem, response=IngestResult, status=201, summary="Record metric events")
+        def post(self, request, org, items):
+            return ingest_metric_items(org, items)
+
+Pydantic's errors are translated into API.md's shape, each message naming its field (and, in a batch, the
+item's index): ``{"errors": {"field": ["message"]}}`` or ``{"errors": [{"index": i, "field": [...]}]}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    WrapValidator,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError, from_json
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from analytics.platform.errors import BatchInvalid
+from analytics.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from analytics.platform.windows import MAX_WINDOW, Window, WindowError, parse_time
+
+MAX_FUTURE = timedelta(minutes=5)
+# Printable, for API.md's "printable" fields: no control characters (C0, DEL, C1), which is also what
+# the schema's `pattern` says, so generated clients and the server agree on every character.
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_PRINTABLE = re.compile(PRINTABLE)
+NONE_OR_EMPTY = (None, "")
+# Where an answer came from (API.md, Percentiles): exact from raw events, or merged from rollups' sketches.
+Source = Literal["raw", "rollup"]
+
+
+# --- Bases -------------------------------------------------------------------------------
+
+
+class RequestContract(BaseModel):
+    """A request body or batch item. Unknown fields are ignored (API.md, Errors)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class ResponseContract(BaseModel):
+    """A response body: what a service returns and a view renders."""
+
+    model_config = ConfigDict(from_attributes=True, ser_json_inf_nan="null")
+
+    def render(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class InvalidParameter(Exception):  # noqa: N818  (not a ValueError: pydantic lets it through, field intact)
+    """Raised by a Query's model validator for a rule across parameters; names the parameter to blame."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+class Query(RequestContract):
+    """Query parameters. A ``list[...]`` field reads a repeatable parameter; empty values count as absent."""
+
+    @classmethod
+    def from_request(cls, request, **context) -> Any:
+        params = request.query_params
+        data: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if _is_list(field.annotation):
+                values = [value for value in params.getlist(key) if value != ""]
+                if values:
+                    data[key] = values
+            elif params.get(key) not in NONE_OR_EMPTY:
+                data[key] = params.get(key)
+        try:
+            return cls.model_validate(data, context=context or None)
+        except ValidationError as error:
+            raise exceptions.ValidationError(field_messages(error)) from None
+        except InvalidParameter as error:
+            raise exceptions.ValidationError({error.field: [error.message]}) from None
+
+    @classmethod
+    def openapi_parameters(cls) -> list[OpenApiParameter]:
+        schema = cls.model_json_schema(mode="validation")
+        definitions = schema.get("$defs", {})
+        required = set(schema.get("required", []))
+        parameters = []
+        for name, prop in schema.get("properties", {}).items():
+            prop = _inline(_without_null(prop), definitions)
+            description = prop.pop("description", "")
+            prop.pop("title", None)
+            parameters.append(OpenApiParameter(
+                name, type=prop, location=OpenApiParameter.QUERY, required=name in required,
+                description=description, explode=True if prop.get("type") == "array" else None,
+            ))
+        return parameters
+
+
+def _is_list(annotation) -> bool:
+    if get_origin(annotation) in (list, tuple):
+        return True
+    return any(_is_list(arg) for arg in get_args(annotation) if arg is not type(None))
+
+
+def _without_null(prop: dict) -> dict:
+    """``X | None`` is pydantic's ``anyOf [X, null]``; an absent query parameter is already "none"."""
+    options = prop.get("anyOf")
+    if options:
+        kept = [option for option in options if option.get("type") != "null"]
+        if len(kept) == 1:
+            return {**{k: v for k, v in prop.items() if k not in ("anyOf", "default")}, **kept[0]}
+    return dict(prop)
+
+
+def _inline(prop: dict, definitions: dict) -> dict:
+    ref = prop.pop("$ref", None)
+    if ref:
+        prop = {**definitions[ref.rsplit("/", 1)[-1]], **prop}
+        prop.pop("title", None)
+    if "items" in prop:
+        prop["items"] = _inline(dict(prop["items"]), definitions)
+    return prop
+
+
+# --- Field types of the API conventions -----------------------------------------------------
+
+
+def _printable(value: str) -> str:
+    if not _PRINTABLE.match(value):
+        raise PydanticCustomError("printable", "Must contain printable characters only.")
+    return value
+
+
+def text(max_length: int, *, min_length: int = 0, description: str = "", pattern: str = PRINTABLE) -> Any:
+    """A string of printable characters, at most ``max_length`` long."""
+    return Annotated[str, Field(max_length=max_length, min_length=min_length, pattern=pattern,
+                                description=description)]
+
+
+def _event_id(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # clients often use sequence numbers
+    return value
+
+
+EventId = Annotated[str, BeforeValidator(_event_id), Field(
+    min_length=1, max_length=128, description="The client's id of the event: a repeated id is stored once.")]
+
+
+def _timestamp(value):
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not isinstance(value, str):
+        raise PydanticCustomError("timestamp_type", "Must be an ISO-8601 date-time string.")
+    try:
+        return parse_time("timestamp", value)
+    except WindowError as error:
+        raise PydanticCustomError("timestamp_parsing", error.message) from None
+
+
+def _within_accepted_range(value: datetime, info: ValidationInfo) -> datetime:
+    """On ingest (a context with ``now``): no more than 5 minutes ahead, no older than retention."""
+    now = (info.context or {}).get("now")
+    if now is None:
+        return value
+    if value > now + MAX_FUTURE:
+        raise PydanticCustomError("future_time", "Is more than 5 minutes in the future.")
+    days = settings.ANALYTICS_DB_RETENTION_DAYS
+    if value < now - timedelta(days=days):
+        raise PydanticCustomError("too_old", f"Is older than the retention period ({days} days).")
+    return value
+
+
+EventTime = Annotated[datetime, BeforeValidator(_timestamp), AfterValidator(_within_accepted_range), Field(
+    description="When it happened (ISO-8601; naive = UTC; default now). At most 5 minutes ahead, "
+                "no older than the retention period.")]
+
+MAX_TAGS = 20
+TagKey = Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE)]
+TagValue = Annotated[str, Field(max_length=256, pattern=PRINTABLE)]
+Tags = Annotated[dict[TagKey, TagValue], Field(
+    max_length=MAX_TAGS, description=f"Up to {MAX_TAGS} tags: key (1-64 characters) → value (≤ 256).")]
+
+
+def bounded_int(low: int, high: int, description: str = "") -> Any:
+    """An integer from ``low`` to ``high``, with one message for every way of missing it."""
+
+    def check(value, handler):
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError("int_range", f"Must be an integer from {low} to {high}.") from None
+
+    return Annotated[int, Field(ge=low, le=high, description=description), WrapValidator(check)]
+
+
+def org_matches(value: str | None, info: ValidationInfo) -> str | None:
+    """An item may name its org; it must be the one the request writes to (API.md, Org)."""
+    org_slug = (info.context or {}).get("org_slug")
+    if value not in NONE_OR_EMPTY and org_slug is not None and value != org_slug:
+        raise PydanticCustomError("org_mismatch", f"Must be this token's organisation {org_slug!r}.")
+    return value
+
+
+OrgId = Annotated[str | None, AfterValidator(org_matches), Field(
+    default=None, description="If given, the slug of the token's org.")]
+
+
+# --- Errors -----------------------------------------------------------------------------------
+
+_MESSAGES: dict[str, Callable[[dict], str]] = {
+    "missing": lambda ctx: "This field is required.",
+    "float_type": lambda ctx: "Must be a number.",
+    "float_parsing": lambda ctx: "Must be a number.",
+    "finite_number": lambda ctx: "Must be a finite number.",
+    "int_type": lambda ctx: "Must be an integer.",
+    "int_parsing": lambda ctx: "Must be an integer.",
+    "int_from_float": lambda ctx: "Must be an integer.",
+    "bool_type": lambda ctx: "Must be true or false.",
+    "bool_parsing": lambda ctx: "Must be true or false.",
+    "string_type": lambda ctx: "Must be a string.",
+    "string_too_short": lambda ctx: "Must not be blank." if ctx.get("min_length") == 1
+    else f"At least {ctx['min_length']} characters.",
+    "string_too_long": lambda ctx: f"At most {ctx['max_length']} characters.",
+    "string_pattern_mismatch": lambda ctx: "Must contain printable characters only." if ctx.get("pattern") == PRINTABLE
+    else f"Must match {ctx['pattern']}.",
+    "greater_than_equal": lambda ctx: f"Must be at least {ctx['ge']:g}.",
+    "greater_than": lambda ctx: f"Must be greater than {ctx['gt']:g}.",
+    "less_than_equal": lambda ctx: f"Must be at most {ctx['le']:g}.",
+    "less_than": lambda ctx: f"Must be less than {ctx['lt']:g}.",
+    "literal_error": lambda ctx: f"Must be one of: {ctx['expected']}.".replace("'", ""),
+    "enum": lambda ctx: f"Must be one of: {ctx['expected']}.".replace("'", ""),
+    "dict_type": lambda ctx: "Must be an object.",
+    "model_type": lambda ctx: "Must be a JSON object.",
+    "model_attributes_type": lambda ctx: "Must be a JSON object.",
+    "list_type": lambda ctx: "Must be a list.",
+    "too_long": lambda ctx: f"At most {ctx['max_length']} items.",
+    "datetime_type": lambda ctx: "Must be an ISO-8601 date-time string.",
+    "datetime_parsing": lambda ctx: "Must be an ISO-8601 date-time.",
+    "datetime_from_date_parsing": lambda ctx: "Must be an ISO-8601 date-time.",
+}
+
+
+def _message(error: dict) -> str:
+    """Pydantic's own errors get the API's wording; our custom errors already carry theirs."""
+    translate = _MESSAGES.get(error["type"])
+    if translate is not None:
+        try:
+            return translate(error.get("ctx", {}))
+        except (KeyError, TypeError, ValueError):
+            pass
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _field_name(location: tuple) -> str:
+    """``("tags", "env")`` → ``tags``: a message belongs to the top-level field the client sent."""
+    return str(location[0]) if location else "non_field_errors"
+
+
+def field_messages(error: ValidationError, *, skip: int = 0) -> dict[str, list[str]]:
+    messages: dict[str, list[str]] = {}
+    for problem in error.errors(include_url=False, include_input=False):
+        field = _field_name(problem["loc"][skip:])
+        text_ = _message(problem)
+        if text_ not in messages.setdefault(field, []):
+            messages[field].append(text_)
+    return messages
+
+
+def item_problems(error: ValidationError) -> list[dict]:
+    """Errors of a batch, per item: ``[{"index": i, "field": ["message"]}, ...]``."""
+    by_index: dict[int, dict[str, list[str]]] = {}
+    for problem in error.errors(include_url=False, include_input=False):
+        location = problem["loc"]
+        index = int(location[0]) if location and isinstance(location[0], int) else 0
+        fields = by_index.setdefault(index, {})
+        field = _field_name(location[1:])
+        message = _message(problem)
+        if message not in fields.setdefault(field, []):
+            fields[field].append(message)
+    return [{"index": index, **fields} for index, fields in sorted(by_index.items())]
+
+
+# --- Bodies and batches ------------------------------------------------------------------------
+
+
+def json_body(request) -> Any:
+    """The request's JSON, parsed once (a nesting too deep to parse is a 400, not a crash)."""
+    content_type = request.content_type or ""
+    if request.body and not (content_type == "application/json" or content_type.endswith("+json")):
+        raise exceptions.UnsupportedMediaType(content_type or "(none)")
+    if not request.body:
+        raise exceptions.ValidationError({"body": ["A JSON body is required."]})
+    try:
+        return from_json(request.body)
+    except ValueError as error:
+        raise exceptions.ValidationError({"body": [f"Invalid JSON: {error}"]}) from None
+
+
+def batch_items(data) -> tuple[list, bool]:
+    """One object, a JSON array, or ``{"events": [...]}`` → (1..API_MAX_BATCH_ITEMS items, sent alone)."""
+    if isinstance(data, dict) and "events" in data:
+        items, field = data["events"], "events"
+    elif isinstance(data, list):
+        items, field = data, "non_field_errors"
+    elif isinstance(data, dict):
+        return [data], True
+    else:
+        raise exceptions.ValidationError({"body": ['Send one object, a JSON array, or {"events": [...]}.']})
+    if not isinstance(items, list):
+        raise exceptions.ValidationError({field: ["Must be a list of objects."]})
+    limit = settings.API_MAX_BATCH_ITEMS
+    if not 1 <= len(items) <= limit:
+        raise exceptions.ValidationError({field: [f"A batch holds 1 to {limit} items; got {len(items)}."]})
+    return items, False
+
+
+@functools.cache
+def _list_adapter(item_model):
+    return TypeAdapter(list[item_model])
+
+
+def validate_items(item_model, data, **context) -> list:
+    """The items of a batch, validated whole: every item valid, or a 400 listing each bad item."""
+    items, alone = batch_items(data)
+    try:
+        return _list_adapter(item_model).validate_python(items, context={"now": timezone.now(), **context})
+    except ValidationError as error:
+        problems = item_problems(error)
+        if alone:
+            raise exceptions.ValidationError({k: v for k, v in problems[0].items() if k != "index"}) from None
+        raise BatchInvalid(problems) from None
+
+
+def validate_body(model, data, **context):
+    try:
+        return model.model_validate(data, context={"now": timezone.now(), **context})
+    except ValidationError as error:
+        raise exceptions.ValidationError(field_messages(error)) from None
+
+
+# --- Error responses in the schema ----------------------------------------------------------------
+
+
+class FieldErrors(ResponseContract):
+    errors: dict[str, list[str]] = Field(description="Each bad field with its messages.")
+
+
+class BatchItemErrors(ResponseContract):
+    errors: list[dict[str, Any]] | dict[str, list[str]] = Field(
+        description='Per bad item: {"index": i, "field": ["message"]}; or field errors for the request '
+                    "as a whole (its org, its shape).")
+
+
+class ErrorDetail(ResponseContract):
+    detail: str
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Bad input: every bad field is named.",
+    401: "No token, or an invalid or revoked one.",
+    403: "The token is read-only, or a session user is not staff.",
+    404: "No such object in the caller's org.",
+    409: "The object's state does not allow this.",
+    413: "The body is larger than the limit (10 MB).",
+    415: "The body is not JSON.",
+}
+
+
+def error_responses(codes: Iterable[int], *, batch: bool = False) -> dict[int, OpenApiResponse]:
+    responses = {}
+    for code in codes:
+        body = (BatchItemErrors if batch else FieldErrors) if code == 400 else ErrorDetail
+        responses[code] = OpenApiResponse(response=body, description=ERROR_DESCRIPTIONS[code])
+    return responses
+
+
+# --- The endpoint decorator ---------------------------------------------------------------------
+
+
+def endpoint(*, response, summary: str, query: type[Query] | None = None, body: type[RequestContract] | None = None,
+             items: type[RequestContract] | None = None, status_code: int = status.HTTP_200_OK,
+             errors: Iterable[int] = (), description: str = "", operation_id: str | None = None,
+             parameters: list[OpenApiParameter] | None = None, paginated: bool = False):
+    """Declare an API operation once: parse and validate its input, render its output, document both.
+
+    ``query``: a ``Query`` model, passed to the view as ``query=``. ``body``: a model of the JSON body,
+    passed as ``body=``. ``items``: the model of one item of a batch — the view gets ``org`` (the org
+    written to) and ``items``. The view returns a ``ResponseContract`` (or a list of them with
+    ``paginated``); its class is ``response``. Every operation documents 400, 401 and 403; add
+    ``errors=(404, 409)`` for the ones that may answer those. Bodies add 413 and 415.
+    """
+    codes = {400, 401, 403, *errors}
+    if body or items:
+        codes |= {413, 415}
+    schema_responses: dict[int, Any] = {status_code: response}
+    request_schema = batch_of(items) if items is not None else body
+    extra_parameters = list(parameters or [])
+    if paginated:
+        codes.add(404)
+        extra_parameters += PAGE_PARAMETERS
+        schema_responses[status_code] = page_of(response)
+    schema_responses.update(error_responses(sorted(codes), batch=items is not None))
+
+    def decorate(method):
+        @functools.wraps(method)
+        def view_method(view, request, *args, **kwargs):
+            if query is not None:
+                kwargs["query"] = query.from_request(request)
+            if items is not None:
+                org = view.write_org()
+                kwargs["org"] = org
+                kwargs["items"] = validate_items(items, json_body(request), org_slug=org.slug)
+            elif body is not None:
+                kwargs["body"] = validate_body(body, json_body(request) if request.body else {})
+            result = method(view, request, *args, **kwargs)
+            if isinstance(result, HttpResponse):
+                return result
+            if paginated:
+                return view.paginated(result)
+            return Response(result.render(), status=status_code)
+
+        return extend_schema(
+            summary=summary, description=description or None, operation_id=operation_id,
+            parameters=[*(query.openapi_parameters() if query else []), *extra_parameters],
+            request=request_schema, responses=schema_responses,
+        )(view_method)
+
+    return decorate
+
+
+@functools.cache
+def batch_of(item_model):
+    """The request schema of every batch: one item, an array of 1 to 10,000, or ``{"events": [...]}``."""
+    limit = settings.API_MAX_BATCH_ITEMS
+    items = Annotated[list[item_model], Field(min_length=1, max_length=limit)]
+    envelope = create_model(f"{item_model.__name__}Envelope", events=(items, ...))
+    return type(f"{item_model.__name__}Batch", (RootModel[item_model | items | envelope],), {
+        "__doc__": f"One {item_model.__name__}, an array of 1 to {limit}, or {{\"events\": [...]}}."})
+
+
+@functools.cache
+def page_of(item_model):
+    """A page of a list (API.md, Lists)."""
+    return create_model(
+        f"Paginated{item_model.__name__}List", __base__=ResponseContract,
+        count=(int, ...), next=(str | None, None), previous=(str | None, None), results=(list[item_model], ...))
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", type={"type": "integer", "minimum": 1}, description="Page number (from 1)."),
+    OpenApiParameter("page_size", type={"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                     description=f"Results per page (default {DEFAULT_PAGE_SIZE}, at most {MAX_PAGE_SIZE})."),
+]
+
+
+# --- Windows and tag filters (API.md, Windows; Tag filters) ----------------------------------------
+
+HOURS_LIMIT = MAX_WINDOW.days * 24
+
+
+class WindowQuery(Query):
+    """``hours=N`` or ``days=N`` (rolling, ending now), or ``start`` and ``end``; mixing forms is a 400."""
+
+    default_window: ClassVar[timedelta] = timedelta(hours=24)
+
+    hours: float | None = Field(None, gt=0, le=HOURS_LIMIT, description="Rolling window ending now, in hours.")
+    days: float | None = Field(None, gt=0, le=MAX_WINDOW.days, description="Rolling window ending now, in days.")
+    start: datetime | None = Field(None, description="Window start (ISO-8601; naive = UTC). With end, or alone "
+                                                    "for a window ending now.")
+    end: datetime | None = Field(None, description="Window end (default now). Needs start.")
+
+    @model_validator(mode="after")
+    def _one_form(self):
+        try:
+            self.window()
+        except WindowError as error:
+            raise InvalidParameter(error.field, error.message) from None
+        return self
+
+    def window(self, default: timedelta | None = None) -> Window:
+        return Window.resolve(hours=self.hours, days=self.days, start=self.start, end=self.end,
+                              default=default or self.default_window)
+
+
+MAX_TAG_FILTERS = 20
+
+
+def _tag_filter(value: str) -> str:
+    key, colon, _ = value.partition(":")
+    if not colon or not key:
+        raise PydanticCustomError("tag_filter", f"{value!r} must look like key:value.")
+    return value
+
+
+TagFilter = Annotated[str, AfterValidator(_tag_filter), Field(pattern=r"^[^:]+:")]
+
+
+class TaggedWindowQuery(WindowQuery):
+    tag: list[TagFilter] = Field(default_factory=list, max_length=MAX_TAG_FILTERS,
+                                 description="key:value, repeatable, ANDed; split on the first colon.")
+
+    @model_validator(mode="after")
+    def _one_value_per_key(self):
+        self.tag_filters()
+        return self
+
+    def tag_filters(self) -> dict[str, str]:
+        filters: dict[str, str] = {}
+        for value in self.tag:
+            key, _, tag_value = value.partition(":")
+            if filters.get(key, tag_value) != tag_value:
+                raise InvalidParameter("tag", f"Tag {key!r} is filtered on two different values.")
+            filters[key] = tag_value
+        return filters
