@@ -198,6 +198,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # 3.1: the schemas of the pydantic contracts are JSON Schema 2020-12 (`null` as a type).
     "OAS_VERSION": "3.1.0",
+    "ENUM_NAME_OVERRIDES": {"Aggregate": "analytics.services.metrics_query.AGGREGATES"},
 }
 
 # --- Celery -------------------------------------------------------------------

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from analytics.client import UnsupportedOperation
 from analytics.client.config import client_config, config_summary
+from analytics.platform.contracts import validate_one
 from analytics.platform.tenancy import slug_validator
 from analytics.services import skills
-from analytics.services import validation as check
 
 
 class AnalyticsClient:
@@ -25,29 +24,23 @@ class AnalyticsClient:
 
     def record_skill_execution(self, skill_id, success, latency_ms, user_id=None, org_id=None) -> None:
         raw = {"skill_id": skill_id, "success": success, "latency_ms": latency_ms, "user_id": user_id}
-        item = _validated(skills.validate_execution_item, raw)
+        item = _validated(skills.ExecutionItem, raw)
         self._record_execution(self._org_slug(org_id), item)
 
     def rate_skill(self, skill_id, rating, org_id=None, user_id=None) -> None:
         self.record_skill_rating(skill_id, rating, user_id=user_id, org_id=org_id)
 
     def record_skill_rating(self, skill_id, rating, user_id=None, org_id=None) -> None:
-        item = _validated(skills.validate_rating_item, {"skill_id": skill_id, "rating": rating, "user_id": user_id})
+        item = _validated(skills.RatingItem, {"skill_id": skill_id, "rating": rating, "user_id": user_id})
         self._record_rating(self._org_slug(org_id), item)
 
     def record_skill_install(self, skill_id, user_id=None, org_id=None) -> None:
-        item = _validated(skills.validate_install_item, {"skill_id": skill_id, "user_id": user_id})
+        item = _validated(skills.InstallItem, {"skill_id": skill_id, "user_id": user_id})
         self._record_install(self._org_slug(org_id), item)
 
     def update_health_score(self, skill_id, score, org_id=None) -> None:
-        errors = check.ItemErrors()
-        skill_id = skills.check_skill_id({"skill_id": skill_id}, errors)
-        value = check.number({"score": score}, "score", errors, minimum=0)
-        if value is not None and value > 100:
-            errors.add("score", "Must be at most 100.")
-        if errors:
-            raise ValueError(skills.format_errors(errors))
-        self._record_health_score(self._org_slug(org_id), skill_id, value)
+        given = _validated(skills.HealthScoreItem, {"skill_id": skill_id, "score": score})
+        self._record_health_score(self._org_slug(org_id), given.skill_id, given.score)
 
     # --- Reads (store backends only) -----------------------------------------------------------
 
@@ -111,9 +104,6 @@ class AnalyticsClient:
         return f"<{type(self).__name__} {self.name}>"
 
 
-def _validated(validate_item, raw: dict):
-    errors = check.ItemErrors()
-    item = validate_item({key: value for key, value in raw.items() if value is not None}, errors, timezone.now())
-    if errors:
-        raise ValueError(skills.format_errors(errors))
-    return item
+def _validated(item_model, raw: dict):
+    """An item checked as the API checks it; a ContractError (a ValueError) names each bad field."""
+    return validate_one(item_model, {key: value for key, value in raw.items() if value is not None})

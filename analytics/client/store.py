@@ -95,8 +95,9 @@ class StoreBackend(AnalyticsClient):
         window = Window.resolve(hours=hours, days=days, start=start, end=end, default=DEFAULT_READ_WINDOW)
         known, org = self._read_scope(org_id)
         if skill_id is None:
-            return skills.skill_summaries(window, org=org) if known else []
-        return skills.skill_summary(skill_id, window, org=org) if known else None
+            return [summary.render() for summary in skills.skill_summaries(window, org=org)] if known else []
+        summary = skills.skill_summary(skill_id, window, org=org) if known else None
+        return summary.render() if summary is not None else None
 
     def compute_health_score(self, skill_id, org_id=None):
         """0-100, or None without data (docs/health-score.md)."""

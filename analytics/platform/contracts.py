@@ -46,6 +46,7 @@ from rest_framework.response import Response
 
 from analytics.platform.errors import BatchInvalid
 from analytics.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from analytics.platform.tenancy import SLUG_PATTERN
 from analytics.platform.windows import MAX_WINDOW, Window, WindowError, parse_time
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -53,6 +54,12 @@ MAX_FUTURE = timedelta(minutes=5)
 # the schema's `pattern` says, so generated clients and the server agree on every character.
 PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 _PRINTABLE = re.compile(PRINTABLE)
+# A name: printable, not blank, no leading or trailing whitespace.
+NAME = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+PATTERN_MESSAGES = {
+    PRINTABLE: "Must contain printable characters only.",
+    NAME: "Must be printable, not blank, without leading or trailing spaces.",
+}
 NONE_OR_EMPTY = (None, "")
 # Where an answer came from (API.md, Percentiles): exact from raw events, or merged from rollups' sketches.
 Source = Literal["raw", "rollup"]
@@ -74,6 +81,13 @@ class ResponseContract(BaseModel):
 
     def render(self) -> dict:
         return self.model_dump(mode="json", by_alias=True)
+
+    def __getitem__(self, field: str):
+        """``summary["skill_id"]``: a response reads like the JSON object it renders to."""
+        try:
+            return getattr(self, field)
+        except AttributeError:
+            raise KeyError(field) from None
 
 
 class InvalidParameter(Exception):  # noqa: N818  (not a ValueError: pydantic lets it through, field intact)
@@ -158,10 +172,14 @@ def _printable(value: str) -> str:
     return value
 
 
-def text(max_length: int, *, min_length: int = 0, description: str = "", pattern: str = PRINTABLE) -> Any:
-    """A string of printable characters, at most ``max_length`` long."""
-    return Annotated[str, Field(max_length=max_length, min_length=min_length, pattern=pattern,
-                                description=description)]
+def Printable(max_length: int, *, description: str = "") -> Any:  # noqa: N802  (used as a type)
+    """A string of printable characters, at most ``max_length`` long (may be empty)."""
+    return Annotated[str, Field(max_length=max_length, pattern=PRINTABLE, description=description)]
+
+
+def Name(max_length: int, *, description: str = "", pattern: str = NAME) -> Any:  # noqa: N802
+    """A required name: 1 to ``max_length`` printable characters, no surrounding whitespace."""
+    return Annotated[str, Field(min_length=1, max_length=max_length, pattern=pattern, description=description)]
 
 
 def _event_id(value):
@@ -209,8 +227,12 @@ Tags = Annotated[dict[TagKey, TagValue], Field(
     max_length=MAX_TAGS, description=f"Up to {MAX_TAGS} tags: key (1-64 characters) → value (≤ 256).")]
 
 
-def bounded_int(low: int, high: int, description: str = "") -> Any:
-    """An integer from ``low`` to ``high``, with one message for every way of missing it."""
+def BoundedInt(low: int, high: int, description: str = "", *, strict: bool = True) -> Any:  # noqa: N802
+    """An integer from ``low`` to ``high``, with one message for every way of missing it.
+
+    Strict in JSON bodies (``"5"``, ``4.5`` and ``true`` are not integers); query parameters, which
+    are text, pass ``strict=False``.
+    """
 
     def check(value, handler):
         try:
@@ -218,7 +240,7 @@ def bounded_int(low: int, high: int, description: str = "") -> Any:
         except ValidationError:
             raise PydanticCustomError("int_range", f"Must be an integer from {low} to {high}.") from None
 
-    return Annotated[int, Field(ge=low, le=high, description=description), WrapValidator(check)]
+    return Annotated[int, Field(ge=low, le=high, strict=strict, description=description), WrapValidator(check)]
 
 
 def org_matches(value: str | None, info: ValidationInfo) -> str | None:
@@ -249,8 +271,7 @@ _MESSAGES: dict[str, Callable[[dict], str]] = {
     "string_too_short": lambda ctx: "Must not be blank." if ctx.get("min_length") == 1
     else f"At least {ctx['min_length']} characters.",
     "string_too_long": lambda ctx: f"At most {ctx['max_length']} characters.",
-    "string_pattern_mismatch": lambda ctx: "Must contain printable characters only." if ctx.get("pattern") == PRINTABLE
-    else f"Must match {ctx['pattern']}.",
+    "string_pattern_mismatch": lambda ctx: PATTERN_MESSAGES.get(ctx["pattern"], f"Must match {ctx['pattern']}."),
     "greater_than_equal": lambda ctx: f"Must be at least {ctx['ge']:g}.",
     "greater_than": lambda ctx: f"Must be greater than {ctx['gt']:g}.",
     "less_than_equal": lambda ctx: f"Must be at most {ctx['le']:g}.",
@@ -279,15 +300,20 @@ def _message(error: dict) -> str:
     return error["msg"].removeprefix("Value error, ")
 
 
-def _field_name(location: tuple) -> str:
-    """``("tags", "env")`` → ``tags``: a message belongs to the top-level field the client sent."""
-    return str(location[0]) if location else "non_field_errors"
+def _field_name(location: tuple, problem: dict) -> str:
+    """``("tags", "env")`` → ``tags``: a message belongs to the top-level field the client sent.
+
+    A rule across fields (checked in a dataclass's ``__post_init__``) names its field in the error's ``ctx``.
+    """
+    if location:
+        return str(location[0])
+    return str(problem.get("ctx", {}).get("field", "non_field_errors"))
 
 
 def field_messages(error: ValidationError, *, skip: int = 0) -> dict[str, list[str]]:
     messages: dict[str, list[str]] = {}
     for problem in error.errors(include_url=False, include_input=False):
-        field = _field_name(problem["loc"][skip:])
+        field = _field_name(problem["loc"][skip:], problem)
         text_ = _message(problem)
         if text_ not in messages.setdefault(field, []):
             messages[field].append(text_)
@@ -301,7 +327,7 @@ def item_problems(error: ValidationError) -> list[dict]:
         location = problem["loc"]
         index = int(location[0]) if location and isinstance(location[0], int) else 0
         fields = by_index.setdefault(index, {})
-        field = _field_name(location[1:])
+        field = _field_name(location[1:], problem)
         message = _message(problem)
         if message not in fields.setdefault(field, []):
             fields[field].append(message)
@@ -357,6 +383,22 @@ def validate_items(item_model, data, **context) -> list:
         if alone:
             raise exceptions.ValidationError({k: v for k, v in problems[0].items() if k != "index"}) from None
         raise BatchInvalid(problems) from None
+
+
+class ContractError(ValueError):
+    """Bad input given from Python (the in-process client, ``record_metric``): names each bad field."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items()))
+
+
+def validate_one(item_model, data: dict, **context):
+    """One item from Python code, checked as the API checks it; raises ContractError naming the fields."""
+    try:
+        return TypeAdapter(item_model).validate_python(data, context={"now": timezone.now(), **context})
+    except ValidationError as error:
+        raise ContractError(field_messages(error)) from None
 
 
 def validate_body(model, data, **context):
@@ -481,9 +523,15 @@ PAGE_PARAMETERS = [
 ]
 
 
-# --- Windows and tag filters (API.md, Windows; Tag filters) ----------------------------------------
+# --- Org, windows and tag filters (API.md, Windows; Tag filters) ----------------------------------------
 
 HOURS_LIMIT = MAX_WINDOW.days * 24
+
+
+class OrgQuery(Query):
+    """Reads that staff may narrow to one org (a token always reads its own; API.md, Org)."""
+
+    org: str | None = Field(None, pattern=SLUG_PATTERN, description="Staff only: the org to read (default all).")
 
 
 class WindowQuery(Query):

@@ -6,17 +6,13 @@ instead of re-implementing any of this.
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.utils import timezone
-from rest_framework import exceptions
 from rest_framework.views import APIView
 
 from analytics.platform.auth import TokenPrincipal
-from analytics.platform.errors import BatchInvalid, field_error
+from analytics.platform.errors import field_error
 from analytics.platform.pagination import StandardPagination
 from analytics.platform.tenancy import Organization
 from analytics.platform.windows import Window, WindowError
-from analytics.services.validation import validate_items
 
 MAX_TAG_FILTERS = 20
 
@@ -68,24 +64,11 @@ class ApiView(OrgScopeMixin, APIView):
 
     pagination_class = StandardPagination
 
-    def paginated(self, rows, serializer_class):
+    def paginated(self, rows):
+        """A page of ``rows`` (response contracts), as API.md's Lists say."""
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(rows, self.request, view=self)
-        return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-    def validated_batch(self, validate_one) -> list:
-        """The request's items, each checked by ``validate_one(item, errors, now)``; all valid or 400.
-
-        An object posted alone gets plain field errors; a batch gets them per item index.
-        """
-        data = self.request.data
-        items, problems = validate_items(batch_items(data), validate_one, timezone.now())
-        if problems:
-            single = isinstance(data, dict) and "events" not in data
-            if single:
-                raise exceptions.ValidationError({k: v for k, v in problems[0].items() if k != "index"})
-            raise BatchInvalid(problems)
-        return items
+        return paginator.get_paginated_response([row.render() for row in page])
 
 
 def window_from_params(params, default=None) -> Window:
@@ -112,22 +95,3 @@ def tag_filters_from_params(params) -> dict[str, str]:
             raise field_error("tag", f"Tag {key!r} is filtered on two different values.")
         filters[key] = tag_value
     return filters
-
-
-def batch_items(data) -> list:
-    """One object, a JSON array, or ``{"events": [...]}`` → a list of 1..API_MAX_BATCH_ITEMS items."""
-    if isinstance(data, dict) and "events" in data:
-        items = data["events"]
-        field = "events"
-    elif isinstance(data, list):
-        items, field = data, "non_field_errors"
-    elif isinstance(data, dict):
-        return [data]
-    else:
-        raise exceptions.ValidationError({"body": ["Send one object, a JSON array, or {\"events\": [...]}."]})
-    if not isinstance(items, list):
-        raise field_error(field, "Must be a list of objects.")
-    limit = settings.API_MAX_BATCH_ITEMS
-    if not 1 <= len(items) <= limit:
-        raise field_error(field, f"A batch holds 1 to {limit} items; got {len(items)}.")
-    return items

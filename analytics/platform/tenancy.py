@@ -14,8 +14,9 @@ TOKEN_PREFIX = "twa_"
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
+SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 slug_validator = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    SLUG_PATTERN,
     "Use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit.",
 )
 

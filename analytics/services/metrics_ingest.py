@@ -1,6 +1,6 @@
 """Recording metric events: validate a batch whole, then write it in bulk.
 
-    validate_metric_item(item, errors, now) -> MetricItem        (one item; see services.validation)
+    MetricItem                                                    (one event; its annotations are the contract)
     ingest_metric_items(org, items) -> IngestResult               (validated items, one transaction)
     record_metric(name, value, *, org=None, metric_type="gauge", unit="", tags=None, source="",
                   timestamp=None, event_id=None) -> IngestResult   (one event, from Python)
@@ -12,13 +12,16 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import Annotated
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from pydantic import ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from analytics.models import MetricEvent, MetricSeries, MetricSeriesTag, MetricType, Organization
 from analytics.models.metrics import canonical_tags
-from analytics.services import validation as check
+from analytics.platform.contracts import EventId, EventTime, Name, Printable, ResponseContract, Tags, validate_one
 from analytics.services.bulk_insert import insert_rows
 from analytics.services.rollups import mark_dirty
 
@@ -28,48 +31,45 @@ INSERT_CHUNK = 5000
 EVENT_COLUMNS = ["series_id", "org_id", "timestamp", "value", "event_id"]
 
 
+# A counter counts up and a timer measures a duration: neither can be negative.
+NON_NEGATIVE_TYPES = (MetricType.COUNTER, MetricType.TIMER)
+
+
 @dataclass(frozen=True)
 class MetricItem:
-    metric_name: str
-    value: float
-    metric_type: str = MetricType.GAUGE
-    unit: str = ""
-    source: str = ""
-    tags: dict = field(default_factory=dict)
-    timestamp: datetime | None = None
-    event_id: str | None = None
+    """One metric event: the API's item (``POST metrics/record`` and ``metrics/batch``) and the service's.
+
+    The annotations are the contract: ``validate_items(MetricItem, ...)`` checks them (API and client);
+    code that builds an item itself is trusted and skips that.
+    """
+
+    __pydantic_config__ = ConfigDict(json_schema_extra={
+        "description": "One metric event. A counter or timer value must be at least 0.",
+        "if": {"properties": {"metric_type": {"enum": list(NON_NEGATIVE_TYPES)}}, "required": ["metric_type"]},
+        "then": {"properties": {"value": {"minimum": 0}}},
+    })
+
+    metric_name: Name(200, description="Printable; no surrounding spaces.")
+    value: Annotated[float, Field(strict=True, allow_inf_nan=False, description="A finite number.")]
+    metric_type: MetricType = MetricType.GAUGE
+    unit: Printable(32) = ""
+    source: Printable(100) = ""
+    tags: Tags = field(default_factory=dict)
+    timestamp: EventTime = field(default_factory=timezone.now)
+    event_id: EventId | None = None
+
+    def __post_init__(self):
+        if self.metric_type in NON_NEGATIVE_TYPES and isinstance(self.value, int | float) and self.value < 0:
+            raise PydanticCustomError("greater_than_equal", "Must be at least 0.", {"field": "value", "ge": 0})
 
     @cached_property
     def series_key(self) -> tuple:
         return (self.metric_name, self.metric_type, self.unit, self.source, canonical_tags(self.tags))
 
 
-@dataclass(frozen=True)
-class IngestResult:
-    accepted: int
-    duplicates: int
-
-    def as_dict(self) -> dict:
-        return {"accepted": self.accepted, "duplicates": self.duplicates}
-
-
-METRIC_TYPES = tuple(MetricType.values)
-
-
-def validate_metric_item(item: dict, errors: check.ItemErrors, now: datetime) -> MetricItem:
-    metric_type = check.choice(item, "metric_type", errors, METRIC_TYPES, default=MetricType.GAUGE)
-    # A counter counts up and a timer measures a duration: neither can be negative.
-    minimum = 0 if metric_type in (MetricType.COUNTER, MetricType.TIMER) else None
-    return MetricItem(
-        metric_name=check.text(item, "metric_name", errors, max_length=200, required=True),
-        value=check.number(item, "value", errors, minimum=minimum),
-        metric_type=metric_type,
-        unit=check.text(item, "unit", errors, max_length=32),
-        source=check.text(item, "source", errors, max_length=100),
-        tags=check.tags(item, errors),
-        timestamp=check.timestamp(item, errors, now),
-        event_id=check.event_id(item, errors),
-    )
+class IngestResult(ResponseContract):
+    accepted: int = Field(description="Items stored.")
+    duplicates: int = Field(description="Items whose event_id the org had already stored (not stored again).")
 
 
 def _series_for(org: Organization | None, items: list[MetricItem]) -> dict[tuple, MetricSeries]:
@@ -150,7 +150,7 @@ def drop_duplicates(model, org: Organization | None, items: list) -> list:
 @transaction.atomic
 def ingest_metric_items(org: Organization | None, items: list[MetricItem]) -> IngestResult:
     if not items:
-        return IngestResult(0, 0)
+        return IngestResult(accepted=0, duplicates=0)
     fresh = drop_duplicates(MetricEvent, org, items)
     if fresh:
         series = _series_for(org, fresh)
@@ -197,13 +197,9 @@ def _update_last_seen(series: dict[tuple, MetricSeries], items: list[MetricItem]
 def record_metric(name: str, value: float, *, org: Organization | None = None, metric_type: str = "gauge",
                   unit: str = "", tags: dict | None = None, source: str = "", timestamp=None,
                   event_id: str | None = None) -> IngestResult:
-    """Record one event from Python code; raises ValueError naming the bad fields."""
-    raw = {"metric_name": name, "value": value, "metric_type": metric_type, "unit": unit, "tags": tags,
+    """Record one event from Python code; raises ContractError (a ValueError) naming the bad fields."""
+    raw = {"metric_name": name, "value": value, "metric_type": metric_type, "unit": unit, "tags": tags or {},
            "source": source, "event_id": event_id}
     if timestamp is not None:
-        raw["timestamp"] = timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp
-    errors = check.ItemErrors()
-    item = validate_metric_item(raw, errors, timezone.now())
-    if errors:
-        raise ValueError("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items()))
-    return ingest_metric_items(org, [item])
+        raw["timestamp"] = timestamp
+    return ingest_metric_items(org, [validate_one(MetricItem, raw)])

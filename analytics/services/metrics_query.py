@@ -22,33 +22,35 @@ ordered values) on SQLite. No window's values are loaded into Python.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal, get_args
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Max
+from pydantic import Field, PlainSerializer
+from typing_extensions import TypedDict
 
-from analytics.models import MetricEvent, MetricSeries
-from analytics.platform.windows import Window, isoformat
+from analytics.models import MetricEvent, MetricSeries, MetricType
+from analytics.platform.contracts import ResponseContract, Source
+from analytics.platform.windows import Window
 from analytics.services import rollup_reads
 from analytics.services.sketch import Sketch
 
 ALL_ORGS = None
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
-AGGREGATES = ["avg", "sum", "count", "min", "max", "p50", "p95", "p99", "rate"]
-INTERVALS = {
-    "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400, "1w": 604800,
-}
+Aggregate = Literal["avg", "sum", "count", "min", "max", "p50", "p95", "p99", "rate"]
+AGGREGATES = list(get_args(Aggregate))
+Interval = Literal["1m", "5m", "15m", "1h", "6h", "1d", "1w"]
+INTERVALS = dict(zip(get_args(Interval), (60, 300, 900, 3600, 21600, 86400, 604800), strict=True))
 STAT_FIELDS = ["count", "sum", "avg", "min", "max", "p50", "p95", "p99"]
 MAX_POINTS = 20_000
 
 
-@dataclass
-class Stats:
+class Stats(ResponseContract):
+    """The body of ``GET metrics/{name}/statistics``; null figures when the window is empty."""
+
     metric_name: str
-    start: datetime
-    end: datetime
     count: int = 0
     sum: float | None = None
     avg: float | None = None
@@ -57,41 +59,52 @@ class Stats:
     p50: float | None = None
     p95: float | None = None
     p99: float | None = None
-    source: str = "raw"
-    tags: dict | None = None  # the group's tag values, for grouped statistics
-
-    def as_dict(self) -> dict:
-        body = {"metric_name": self.metric_name, **{name: getattr(self, name) for name in STAT_FIELDS},
-                "start": isoformat(self.start), "end": isoformat(self.end), "source": self.source}
-        if self.tags is not None:
-            body = {"tags": self.tags, **body}
-        return body
-
-
-@dataclass
-class TimeSeries:
-    metric_name: str
-    interval: str
-    aggregate: str
     start: datetime
     end: datetime
-    points: list[tuple[datetime, float | None]] = field(default_factory=list)
-    source: str = "raw"
-
-    def as_dict(self) -> dict:
-        return {
-            "metric_name": self.metric_name, "interval": self.interval, "aggregate": self.aggregate,
-            "start": isoformat(self.start), "end": isoformat(self.end), "source": self.source,
-            "points": [{"timestamp": isoformat(moment), "value": value} for moment, value in self.points],
-        }
+    source: Source = "raw"
 
 
-@dataclass(frozen=True)
-class MetricInfo:
+class GroupStats(Stats):
+    tags: dict[str, str | None] = Field(description="The group's tag values (null: the tag is absent).")
+
+
+class GroupedStats(ResponseContract):
+    """The body of ``GET metrics/{name}/statistics?group_by=...``."""
+
+    metric_name: str
+    start: datetime
+    end: datetime
+    source: Source
+    groups: list[GroupStats] = Field(description="Most events first.")
+
+
+class Point(TypedDict):
+    timestamp: datetime
+    value: float | None
+
+
+def _points_body(points: list[tuple[datetime, float | None]]) -> list[Point]:
+    return [{"timestamp": moment, "value": value} for moment, value in points]
+
+
+class TimeSeries(ResponseContract):
+    """The body of ``GET metrics/{name}/time-series``: one point per bucket, ``(start, value)`` in Python."""
+
+    metric_name: str
+    interval: Interval
+    aggregate: Aggregate
+    start: datetime
+    end: datetime
+    source: Source = "raw"
+    points: Annotated[list[tuple[datetime, float | None]], PlainSerializer(_points_body, return_type=list[Point])] = \
+        Field(default_factory=list, description="Each bucket's start (UTC-aligned) and value; null when empty.")
+
+
+class MetricInfo(ResponseContract):
     name: str
-    metric_type: str
+    metric_type: MetricType
     unit: str
-    series: int
+    series: int = Field(description="Series (distinct tag sets) of this name.")
     last_seen: datetime
 
 
@@ -225,7 +238,7 @@ def statistics(name: str, window: Window, *, org=ALL_ORGS, tags: dict | None = N
 
 
 def grouped_statistics(name: str, window: Window, group_by: list[str], *, org=ALL_ORGS,
-                       tags: dict | None = None, with_percentiles: bool = True) -> list[Stats]:
+                       tags: dict | None = None, with_percentiles: bool = True) -> list[GroupStats]:
     """Statistics per distinct combination of the ``group_by`` tag values (a missing tag is null).
 
     ``with_percentiles=False`` skips the costly part when only counts and sums are wanted.
@@ -250,10 +263,19 @@ def grouped_statistics(name: str, window: Window, group_by: list[str], *, org=AL
                  if partial.count}
         source = "rollup"
     groups = [
-        Stats(metric_name=name, start=window.start, end=window.end, tags=group_tags[index], source=source, **values)
+        GroupStats(metric_name=name, start=window.start, end=window.end, tags=group_tags[index], source=source,
+                   **values)
         for index, values in found.items()
     ]
     return sorted(groups, key=lambda stats: (-stats.count, sorted((k, v or "") for k, v in stats.tags.items())))
+
+
+def grouped_statistics_body(name: str, window: Window, group_by: list[str], *, org=ALL_ORGS,
+                            tags: dict | None = None) -> GroupedStats:
+    """Grouped statistics with the window; ``source`` is "rollup" when any group came from rollups."""
+    groups = grouped_statistics(name, window, group_by, org=org, tags=tags)
+    source = "rollup" if any(group.source == "rollup" for group in groups) else "raw"
+    return GroupedStats(metric_name=name, start=window.start, end=window.end, source=source, groups=groups)
 
 
 def aggregate_value(stats: Stats, aggregate: str, window: Window) -> float | None:

@@ -1,14 +1,12 @@
 """Skill analytics: recording executions, ratings and installs, and the figures read back.
 
-    validate_execution_item(item, errors, now, *, org_slug=None) -> ExecutionItem
-    validate_rating_item(item, errors, now, *, org_slug=None) -> RatingItem
-    validate_install_item(item, errors, now, *, org_slug=None) -> InstallItem
+    ExecutionItem, RatingItem, InstallItem                            (the items; their annotations are the contract)
     record_executions(org, items) / record_ratings(org, items) / record_installs(org, items) -> IngestResult
     set_health_score(org, skill_id, score, *, source="manual") -> SkillHealthScore
     skill_has_data(skill_id, *, org=ALL_ORGS) -> bool
-    skill_summary(skill_id, window, *, org=ALL_ORGS) -> dict          (the body of GET skills/{id})
-    skill_summaries(window, *, org=ALL_ORGS) -> list[dict]
-    skill_trend(skill_id, window, interval, *, org=ALL_ORGS) -> dict  (the body of GET skills/{id}/trend)
+    skill_summary(skill_id, window, *, org=ALL_ORGS) -> SkillSummary  (the body of GET skills/{id})
+    skill_summaries(window, *, org=ALL_ORGS) -> list[SkillSummary]
+    skill_trend(skill_id, window, interval, *, org=ALL_ORGS) -> SkillTrend  (the body of GET skills/{id}/trend)
     execution_counts(window, *, org=ALL_ORGS) -> {skill_id: counts}
     usage_leaderboard(window, *, org=ALL_ORGS, limit=10) -> list[dict]
 
@@ -28,12 +26,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from django.db import transaction
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
+from pydantic import AfterValidator, Field, StrictBool
+from pydantic_core import PydanticCustomError
 
 from analytics.models import (
     MetricType,
@@ -45,9 +46,19 @@ from analytics.models import (
     SkillRating,
 )
 from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC, RESERVED_SKILL_IDS, SKILL_ID_MAX_LENGTH
-from analytics.platform.windows import Window, isoformat
+from analytics.platform.contracts import (
+    PRINTABLE,
+    BoundedInt,
+    EventId,
+    EventTime,
+    OrgId,
+    Printable,
+    ResponseContract,
+    Source,
+    validate_one,
+)
+from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
-from analytics.services import validation as check
 from analytics.services.bulk_insert import insert_rows
 from analytics.services.health_score import health_scores
 from analytics.services.metrics_ingest import (
@@ -61,110 +72,69 @@ from analytics.services.metrics_ingest import (
 ALL_ORGS = query.ALL_ORGS
 EXECUTION_COLUMNS = ["skill_id", "org_id", "user_id", "success", "latency_ms", "error_type", "skill_version",
                      "timestamp", "event_id"]
-TREND_INTERVALS = {"hour": "1h", "day": "1d"}
+TrendInterval = Literal["hour", "day"]
+TREND_INTERVALS: dict[str, query.Interval] = {"hour": "1h", "day": "1d"}
 USER_ID_MAX_LENGTH = 200
 
 
-# --- Items ---------------------------------------------------------------------------
+# --- Items: the contract of the three ingest endpoints and of the client's writes ----------
+# validate_items(ExecutionItem, data, org_slug=...) checks them; code building an item itself is trusted.
+
+
+def _not_reserved(value: str) -> str:
+    if value in RESERVED_SKILL_IDS:
+        raise PydanticCustomError("reserved_skill_id",
+                                  f"{value!r} is a reserved word of the skills API and cannot be a skill id.")
+    return value
+
+
+SKILL_ID_PATTERN = r"^[^\s/\x00-\x1f\x7f-\x9f]+$"
+SKILL_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": SKILL_ID_MAX_LENGTH, "pattern": SKILL_ID_PATTERN,
+                   "not": {"enum": sorted(RESERVED_SKILL_IDS)}}
+SkillId = Annotated[str, Field(min_length=1, max_length=SKILL_ID_MAX_LENGTH, pattern=SKILL_ID_PATTERN,
+                               json_schema_extra={"not": SKILL_ID_SCHEMA["not"]},
+                               description="The orchestrator's id: no '/' or whitespace, not a reserved path word."),
+                    AfterValidator(_not_reserved)]
+UserId = Annotated[str | None, Field(None, max_length=USER_ID_MAX_LENGTH, pattern=PRINTABLE,
+                                     description="Who used it (optional).")]
 
 
 @dataclass(frozen=True)
 class ExecutionItem:
-    skill_id: str
-    success: bool
-    latency_ms: float
-    timestamp: datetime
-    user_id: str | None = None
-    error_type: str = ""
-    skill_version: str = ""
-    event_id: str | None = None
+    skill_id: SkillId
+    success: StrictBool
+    latency_ms: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+    timestamp: EventTime = field(default_factory=timezone.now)
+    user_id: UserId = None
+    error_type: Printable(200) = ""
+    skill_version: Printable(64) = ""
+    event_id: EventId | None = None
+    org_id: OrgId = None
 
 
 @dataclass(frozen=True)
 class RatingItem:
-    skill_id: str
-    rating: int
-    timestamp: datetime
-    user_id: str | None = None
-    event_id: str | None = None
+    skill_id: SkillId
+    rating: BoundedInt(1, 5, "1 to 5 stars. With a user_id, replaces that user's earlier rating.")
+    timestamp: EventTime = field(default_factory=timezone.now)
+    user_id: UserId = None
+    event_id: EventId | None = None
+    org_id: OrgId = None
+
+
+@dataclass(frozen=True)
+class HealthScoreItem:
+    skill_id: SkillId
+    score: Annotated[float, Field(strict=True, ge=0, le=100, allow_inf_nan=False)]
 
 
 @dataclass(frozen=True)
 class InstallItem:
-    skill_id: str
-    timestamp: datetime
-    user_id: str | None = None
-    event_id: str | None = None
-
-
-# --- Validation (shared by the API and the in-process client) --------------------------
-
-
-def check_skill_id(item: dict, errors: check.ItemErrors) -> str:
-    value = check.text(item, "skill_id", errors, max_length=SKILL_ID_MAX_LENGTH, required=True)
-    if "skill_id" in errors:
-        return value
-    if value in RESERVED_SKILL_IDS:
-        errors.add("skill_id", f"{value!r} is a reserved word of the skills API and cannot be a skill id.")
-    elif "/" in value or any(character.isspace() for character in value):
-        errors.add("skill_id", "Must not contain '/' or whitespace.")
-    return value
-
-
-def _user_id(item: dict, errors: check.ItemErrors) -> str | None:
-    return check.text(item, "user_id", errors, max_length=USER_ID_MAX_LENGTH) or None
-
-
-def _check_org_id(item: dict, errors: check.ItemErrors, org_slug: str | None) -> None:
-    """An item may name its org; it must be the one the request writes to (API.md, Org)."""
-    value = item.get("org_id")
-    if value in (None, "") or org_slug is None:
-        return
-    if value != org_slug:
-        errors.add("org_id", f"Must be this token's organisation {org_slug!r}.")
-
-
-def validate_execution_item(item: dict, errors: check.ItemErrors, now: datetime, *,
-                            org_slug: str | None = None) -> ExecutionItem:
-    _check_org_id(item, errors, org_slug)
-    return ExecutionItem(
-        skill_id=check_skill_id(item, errors),
-        success=check.boolean(item, "success", errors),
-        latency_ms=check.number(item, "latency_ms", errors, minimum=0),
-        timestamp=check.timestamp(item, errors, now),
-        user_id=_user_id(item, errors),
-        error_type=check.text(item, "error_type", errors, max_length=200),
-        skill_version=check.text(item, "skill_version", errors, max_length=64),
-        event_id=check.event_id(item, errors),
-    )
-
-
-def validate_rating_item(item: dict, errors: check.ItemErrors, now: datetime, *,
-                         org_slug: str | None = None) -> RatingItem:
-    _check_org_id(item, errors, org_slug)
-    rating = item.get("rating")
-    if rating is None:
-        errors.add("rating", "This field is required.")
-    elif isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
-        errors.add("rating", "Must be an integer from 1 to 5.")
-    return RatingItem(
-        skill_id=check_skill_id(item, errors),
-        rating=rating,
-        timestamp=check.timestamp(item, errors, now),
-        user_id=_user_id(item, errors),
-        event_id=check.event_id(item, errors),
-    )
-
-
-def validate_install_item(item: dict, errors: check.ItemErrors, now: datetime, *,
-                          org_slug: str | None = None) -> InstallItem:
-    _check_org_id(item, errors, org_slug)
-    return InstallItem(
-        skill_id=check_skill_id(item, errors),
-        timestamp=check.timestamp(item, errors, now),
-        user_id=_user_id(item, errors),
-        event_id=check.event_id(item, errors),
-    )
+    skill_id: SkillId
+    timestamp: EventTime = field(default_factory=timezone.now)
+    user_id: UserId = None
+    event_id: EventId | None = None
+    org_id: OrgId = None
 
 
 # --- Recording -------------------------------------------------------------------------
@@ -286,21 +256,14 @@ def record_installs(org: Organization, items: list[InstallItem]) -> IngestResult
 @transaction.atomic
 def set_health_score(org: Organization, skill_id: str, score: float, *, source: str = "manual",
                      recorded_at: datetime | None = None) -> SkillHealthScore:
-    """Set a skill's health explicitly; in effect until newer data supersedes it (docs/health-score.md)."""
-    errors = check.ItemErrors()
-    skill_id = check_skill_id({"skill_id": skill_id}, errors)
-    value = check.number({"score": score}, "score", errors, minimum=0)
-    if value is not None and value > 100:
-        errors.add("score", "Must be at most 100.")
-    if errors:
-        raise ValueError(format_errors(errors))
-    _ensure_skills({skill_id})
-    return SkillHealthScore.objects.create(skill_id=skill_id, org=org, score=value, source=source,
+    """Set a skill's health explicitly; in effect until newer data supersedes it (docs/health-score.md).
+
+    Raises ContractError (a ValueError) naming ``skill_id`` or ``score`` when either is bad.
+    """
+    given = validate_one(HealthScoreItem, {"skill_id": skill_id, "score": score})
+    _ensure_skills({given.skill_id})
+    return SkillHealthScore.objects.create(skill_id=given.skill_id, org=org, score=given.score, source=source,
                                            recorded_at=recorded_at or timezone.now())
-
-
-def format_errors(errors: dict) -> str:
-    return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
 
 
 # --- Reading ---------------------------------------------------------------------------
@@ -376,26 +339,65 @@ def _install_counts(skill_ids=None, *, org=ALL_ORGS) -> dict[str, int]:
 
 
 
-def _summaries(skill_ids: list[str], window: Window, org, executions: dict[str, dict]) -> list[dict]:
+class SkillSummary(ResponseContract):
+    """The body of ``GET skills/{skill_id}``: executions in the window; ratings and installs all-time."""
+
+    skill_id: str
+    execution_count: int
+    success_count: int
+    failure_count: int
+    success_rate: float | None = Field(description="A fraction 0-1.")
+    avg_latency_ms: float | None
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    p99_latency_ms: float | None
+    rating_avg: float | None = Field(description="All-time, current ratings.")
+    rating_count: int
+    install_count: int = Field(description="All-time.")
+    health_score: float | None = Field(description="0-100 now; see docs/health-score.md.")
+    health_components: dict[str, Any] = Field(description="The parts of the score and their weights.")
+    start: datetime
+    end: datetime
+
+
+class TrendPoint(ResponseContract):
+    timestamp: datetime
+    executions: int
+    success_rate: float | None
+    p95_latency_ms: float | None
+
+
+class SkillTrend(ResponseContract):
+    """The body of ``GET skills/{skill_id}/trend``."""
+
+    skill_id: str
+    interval: TrendInterval
+    start: datetime
+    end: datetime
+    source: Source
+    points: list[TrendPoint]
+
+
+def _summaries(skill_ids: list[str], window: Window, org, executions: dict[str, dict]) -> list[SkillSummary]:
     ratings = rating_figures(skill_ids, org=org)
     installs = _install_counts(skill_ids, org=org)
     health = health_scores(skill_ids, org=org)
     summaries = []
     for skill_id in skill_ids:
         rating = ratings.get(skill_id, {"rating_avg": None, "rating_count": 0})
-        summaries.append({
-            "skill_id": skill_id,
-            **EMPTY_EXECUTIONS, **executions.get(skill_id, {}),
+        summaries.append(SkillSummary(
+            skill_id=skill_id,
+            **{**EMPTY_EXECUTIONS, **executions.get(skill_id, {})},
             **rating,
-            "install_count": installs.get(skill_id, 0),
-            "health_score": health[skill_id].score,
-            "health_components": health[skill_id].components,
-            "start": isoformat(window.start), "end": isoformat(window.end),
-        })
+            install_count=installs.get(skill_id, 0),
+            health_score=health[skill_id].score,
+            health_components=health[skill_id].components,
+            start=window.start, end=window.end,
+        ))
     return summaries
 
 
-def skill_summary(skill_id: str, window: Window, *, org=ALL_ORGS) -> dict | None:
+def skill_summary(skill_id: str, window: Window, *, org=ALL_ORGS) -> SkillSummary | None:
     """Executions in the window, all-time ratings and installs, and the health score now.
 
     None when nothing was ever recorded about the skill (in the org).
@@ -405,17 +407,17 @@ def skill_summary(skill_id: str, window: Window, *, org=ALL_ORGS) -> dict | None
     return _summaries([skill_id], window, org, _execution_figures(window, org, skill_id))[0]
 
 
-def skill_summaries(window: Window, *, org=ALL_ORGS) -> list[dict]:
+def skill_summaries(window: Window, *, org=ALL_ORGS) -> list[SkillSummary]:
     """Every skill with executions in the window or ratings or installs, most executed first."""
     executions = _execution_figures(window, org)
     skill_ids = set(executions)
     skill_ids.update(_scoped(SkillRating.objects.all(), org).values_list("skill_id", flat=True).distinct())
     skill_ids.update(_scoped(SkillInstall.objects.all(), org).values_list("skill_id", flat=True).distinct())
     summaries = _summaries(sorted(skill_ids), window, org, executions)
-    return sorted(summaries, key=lambda summary: -summary["execution_count"])
+    return sorted(summaries, key=lambda summary: -summary.execution_count)
 
 
-def skill_trend(skill_id: str, window: Window, interval: str, *, org=ALL_ORGS) -> dict | None:
+def skill_trend(skill_id: str, window: Window, interval: TrendInterval, *, org=ALL_ORGS) -> SkillTrend | None:
     """Per hour or day: executions, success rate and p95 latency (ms); empty buckets have 0 and nulls.
 
     None when nothing was ever recorded about the skill (in the org).
@@ -432,14 +434,14 @@ def skill_trend(skill_id: str, window: Window, interval: str, *, org=ALL_ORGS) -
     for (moment, total), (_, succeeded), (_, latency) in zip(executions.points, successes.points, p95.points,
                                                              strict=True):
         total = round(total or 0)
-        points.append({
-            "timestamp": isoformat(moment),
-            "executions": total,
-            "success_rate": (succeeded or 0) / total if total else None,
-            "p95_latency_ms": latency,
-        })
-    return {"skill_id": skill_id, "interval": interval, **window.as_dict(), "source": executions.source,
-            "points": points}
+        points.append(TrendPoint(
+            timestamp=moment,
+            executions=total,
+            success_rate=(succeeded or 0) / total if total else None,
+            p95_latency_ms=latency,
+        ))
+    return SkillTrend(skill_id=skill_id, interval=interval, start=window.start, end=window.end,
+                      source=executions.source, points=points)
 
 
 def usage_leaderboard(window: Window, *, org=ALL_ORGS, limit: int = 10) -> list[dict]:

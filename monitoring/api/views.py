@@ -5,7 +5,7 @@ from typing import ClassVar
 
 from django.shortcuts import get_object_or_404
 
-from analytics.platform.contracts import Query, WindowQuery, bounded_int, endpoint
+from analytics.platform.contracts import Query, WindowQuery, BoundedInt, endpoint
 from analytics.platform.conventions import ApiView
 from monitoring.models import Service
 from monitoring.services.health import HealthSummary, ServiceHealth, health_summary, service_health
@@ -15,7 +15,7 @@ MAX_RECENT_CHECKS = 100
 
 
 class RecentChecksQuery(Query):
-    limit: bounded_int(1, MAX_RECENT_CHECKS, "Recent checks to show.") = 20
+    limit: BoundedInt(1, MAX_RECENT_CHECKS, "Recent checks to show.", strict=False) = 20
 
 
 class SlaQuery(WindowQuery):
