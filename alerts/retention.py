@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 
 from alerts.models import IncidentEvent
+from analytics.platform.batched import delete_in_batches
 
 DELETE_BATCH = 5000
 
@@ -18,9 +19,4 @@ DELETE_BATCH = 5000
 def cleanup(now) -> dict[str, int]:
     cutoff = now - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS)
     stale = IncidentEvent.objects.filter(incident__isnull=True, at__lt=cutoff)
-    removed = 0
-    while True:
-        batch = list(stale.values_list("pk", flat=True)[:DELETE_BATCH])
-        if not batch:
-            return {"alert moves without incident": removed}
-        removed += IncidentEvent.objects.filter(pk__in=batch).delete()[0]
+    return {"alert moves without incident": delete_in_batches(stale, DELETE_BATCH)}

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.utils import timezone
 
 from analytics.models import ApiToken, MetricEvent, MetricSeries, MetricSeriesTag, Organization
@@ -96,6 +97,7 @@ class MetricSeriesAdmin(admin.ModelAdmin):
     readonly_fields = ["org", "name", "metric_type", "unit", "source", "tags", "first_seen", "last_seen",
                        "last_value"]
     inlines = [MetricSeriesTagInline]
+    list_select_related = ["org"]  # nullable: the default select_related() would not follow it
     ordering = ["name"]
     show_full_result_count = False
 
@@ -106,10 +108,21 @@ class MetricSeriesAdmin(admin.ModelAdmin):
     def tag_list(self, obj):
         return ", ".join(f"{key}={value}" for key, value in sorted(obj.tags.items())) or "—"
 
+    def get_changelist_instance(self, request):
+        # The event counts of a page's series come from one grouped query, not one count per row.
+        changelist = super().get_changelist_instance(request)
+        series = list(changelist.result_list)
+        since = timezone.now() - timedelta(hours=1)
+        counts = dict(MetricEvent.objects.filter(series__in=[s.pk for s in series], timestamp__gte=since)
+                      .values("series_id").annotate(events=Count("id")).values_list("series_id", "events"))
+        for one in series:
+            one.events_last_hour = counts.get(one.pk, 0)
+        return changelist
+
     @admin.display(description="events/min (last hour)")
     def events_per_minute(self, obj):
-        since = timezone.now() - timedelta(hours=1)
-        return round(MetricEvent.objects.filter(series=obj, timestamp__gte=since).count() / 60, 2)
+        events = getattr(obj, "events_last_hour", None)
+        return "–" if events is None else round(events / 60, 2)
 
 
 @admin.register(MetricEvent)

@@ -158,7 +158,7 @@ class LeaderboardEntryAdmin(ReadOnlyAdmin):
     list_display = ["metric_type", "org_label", "rank", "skill", "score", "computed_at"]
     list_filter = ["metric_type", "org"]
     search_fields = ["skill__skill_id"]
-    list_select_related = ["org"]
+    list_select_related = ["org", "skill"]
     ordering = ["metric_type", "org__slug", "rank"]
 
     @admin.display(description="org", ordering="org__slug")
@@ -174,7 +174,7 @@ class RecommendationLogAdmin(ReadOnlyAdmin):
     list_display = ["timestamp", "org", "user_id", "skill", "score", "reason", "strategy", "outcome"]
     list_filter = ["strategy", "org"]
     search_fields = ["=user_id", "skill__skill_id"]
-    list_select_related = ["org"]
+    list_select_related = ["org", "skill"]
     date_hierarchy = "timestamp"
     paginator = CappedCountPaginator
     show_full_result_count = False

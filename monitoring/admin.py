@@ -6,11 +6,12 @@ from django.utils.html import format_html, format_html_join
 
 from analytics.platform.admin import ReadOnlyAdmin
 from monitoring.models import HealthCheck, Service, ServiceDailySLA, ServiceTransition
-from monitoring.services.reports import uptime_percentage
+from monitoring.services.reports import uptime_percentages
 from monitoring.services.runner import run_services_now
 
 STATUS_COLOURS = {"healthy": "#2e7d32", "degraded": "#ef6c00", "unhealthy": "#c62828", "unknown": "#757575"}
 HISTORY_ROWS = 50
+UPTIME_PERIODS = {"24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
 def coloured_status(status: str):
@@ -42,20 +43,29 @@ class ServiceAdmin(admin.ModelAdmin):
     def current_status(self, obj):
         return coloured_status(obj.current_status())
 
-    def _uptime(self, obj, days):
-        return percent(uptime_percentage(obj, timedelta(days=days)))
+    def get_changelist_instance(self, request):
+        # The uptimes of a page's services are computed together (two queries), not once per row.
+        changelist = super().get_changelist_instance(request)
+        services = list(changelist.result_list)
+        uptimes = uptime_percentages(services, list(UPTIME_PERIODS.values()))
+        for service in services:
+            service.uptimes = dict(zip(UPTIME_PERIODS, uptimes[service.pk], strict=True))
+        return changelist
+
+    def _uptime(self, obj, period):
+        return percent(getattr(obj, "uptimes", {}).get(period))
 
     @admin.display(description="uptime 24h")
     def uptime_24h(self, obj):
-        return self._uptime(obj, 1)
+        return self._uptime(obj, "24h")
 
     @admin.display(description="uptime 7d")
     def uptime_7d(self, obj):
-        return self._uptime(obj, 7)
+        return self._uptime(obj, "7d")
 
     @admin.display(description="uptime 30d")
     def uptime_30d(self, obj):
-        return self._uptime(obj, 30)
+        return self._uptime(obj, "30d")
 
     @admin.display(description=f"check history (last {HISTORY_ROWS})")
     def check_history(self, obj):

@@ -1,5 +1,6 @@
 """Monitoring's part of cleanup_old_data: the raw check history, after its days are summarised."""
 
+from analytics.platform.batched import delete_in_batches
 from monitoring.models import HealthCheck
 from monitoring.services.reports import retention_cutoff, roll_up_daily_sla
 
@@ -9,12 +10,5 @@ BATCH_SIZE = 5000
 def cleanup(now) -> dict[str, int]:
     # Summaries first: the daily SLA figures must survive the rows they come from.
     roll_up_daily_sla(now)
-    cutoff = retention_cutoff(now)
-    removed = 0
-    while True:
-        batch = list(HealthCheck.objects.filter(checked_at__lt=cutoff).values_list("pk", flat=True)[:BATCH_SIZE])
-        if not batch:
-            break
-        removed += HealthCheck.objects.filter(pk__in=batch).delete()[0]
+    removed = delete_in_batches(HealthCheck.objects.filter(checked_at__lt=retention_cutoff(now)), BATCH_SIZE)
     return {"health checks": removed}
-

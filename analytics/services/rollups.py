@@ -28,7 +28,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics.models import DirtyMinute, MetricEvent, MetricRollup, MetricSeries, RollupState, RollupTier
+from analytics.platform.batched import delete_in_batches
 from analytics.services.bulk_insert import insert_rows
+from analytics.services.percentiles import percentiles_of_sorted_groups
 from analytics.services.sketch import Sketch, blobs_for_sorted_groups
 
 logger = logging.getLogger(__name__)
@@ -75,12 +77,7 @@ def _grouped_rows(groups: np.ndarray, buckets: np.ndarray, values: np.ndarray):
     ends = np.append(starts[1:], values.size)
     counts = ends - starts
     sums = np.add.reduceat(values, starts)
-    percentiles = []
-    for fraction in PERCENTILE_FRACTIONS:
-        rank = fraction * (counts - 1)
-        low = np.floor(rank).astype(np.int64)
-        high = np.minimum(low + 1, counts - 1)
-        percentiles.append(values[starts + low] + (values[starts + high] - values[starts + low]) * (rank - low))
+    percentiles = percentiles_of_sorted_groups(values, starts, PERCENTILE_FRACTIONS)
     blobs = blobs_for_sorted_groups(values, starts)
     return list(zip(groups[starts].tolist(), buckets[starts].tolist(), counts.tolist(), sums.tolist(),
                     values[starts].tolist(), values[ends - 1].tolist(), *(p.tolist() for p in percentiles), blobs,
@@ -313,7 +310,7 @@ def cleanup_rollups(now: datetime) -> dict[str, int]:
             continue
         with transaction.atomic():
             state = RollupState.objects.select_for_update().filter(tier=tier).first()
-            count = MetricRollup.objects.filter(tier=tier, bucket_start__lt=start).delete()[0]
+            count = delete_in_batches(MetricRollup.objects.filter(tier=tier, bucket_start__lt=start))
             if state and state.built_from < start:
                 state.built_from = min(start, state.built_until)
                 state.save(update_fields=["built_from"])

@@ -9,10 +9,23 @@ milliseconds; the tests check the keys against ddsketch's own mapping.
 A quantile interpolates linearly between the estimates of the two closest ranks,
 like the exact answer (numpy's default), so each estimate being within 1% of its
 ranked value keeps the interpolation within 1% of the exact percentile.
+
+Stored blob (little-endian)::
+
+    version u8, relative accuracy f64, zero count f64, positive side, negative side
+    side: layout u8 (0 sparse, 1 dense), first key i32, entries u32, then
+          sparse: keys i32[entries] and counts u32[entries]; dense: counts u32[entries] from the first key
+
+A blob of another version or accuracy is refused with ``IncompatibleSketchError``: its keys
+would decode to wrong values. Legacy blobs, written before the version byte existed, are
+the same without the first two fields; they were all written with accuracy 0.0095. Their
+first byte is the lowest byte of an integer-valued float64 below 2**45, so it is always 0,
+which no versioned blob starts with: they are read as version 0 at ``LEGACY_ACCURACY``.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -22,11 +35,30 @@ from ddsketch.mapping import LogarithmicMapping
 # A little under 1% so that float rounding at a bin's edge never crosses the promised 1%.
 RELATIVE_ACCURACY = 0.0095
 MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
-_MULTIPLIER = MAPPING._multiplier  # 1 / log2(gamma); key = ceil(log2(v) * multiplier)
+FORMAT_VERSION = 1
+LEGACY_VERSION, LEGACY_ACCURACY = 0, 0.0095  # headerless blobs (see the module docstring)
+
+
+def log2_multiplier(relative_accuracy: float) -> float:
+    """1 / log2(gamma), so that key = ceil(log2(v) * multiplier).
+
+    Computed from gamma - 1 = 2a / (1 - a) with log1p, in the order ddsketch's
+    LogarithmicMapping computes it, so that the keys agree with its ``key()`` to the last bit
+    (1 / log2(gamma) rounds differently for some accuracies).
+    """
+    return 1 / math.log1p(2 * relative_accuracy / (1 - relative_accuracy)) * math.log(2)
+
+
+_MULTIPLIER = log2_multiplier(MAPPING.relative_accuracy)
 _REPRESENTATIVE = 2.0 / (1 + MAPPING.gamma)
-_HEADER = struct.Struct("<d")  # the zero count
+_FORMAT = struct.Struct("<Bd")  # format version, relative accuracy
+_ZERO = struct.Struct("<d")  # the zero count
 _SIDE = struct.Struct("<BiI")  # layout (0 sparse, 1 dense), first key, number of entries
 SPARSE, DENSE = 0, 1
+
+
+class IncompatibleSketchError(ValueError):
+    """A stored sketch blob of another format version or relative accuracy than this code's."""
 
 
 def _encode_side(keys: np.ndarray, counts: np.ndarray) -> bytes:
@@ -103,18 +135,30 @@ class Sketch:
     # with integer counts.
 
     def to_bytes(self) -> bytes:
-        parts = [_HEADER.pack(self.zero_count)]
+        parts = [_FORMAT.pack(FORMAT_VERSION, RELATIVE_ACCURACY), _ZERO.pack(self.zero_count)]
         for keys, counts in ((self.positive_keys, self.positive_counts), (self.negative_keys, self.negative_counts)):
             parts.append(_encode_side(keys, counts))
         return b"".join(parts)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Sketch:
+        """Decode a stored blob; raises ``IncompatibleSketchError`` for another version or accuracy."""
         blob = bytes(blob)
-        (zero,) = _HEADER.unpack_from(blob)
-        offset = _HEADER.size
-        positive_keys, positive_counts, offset = _decode_side(blob, offset)
+        if blob[0] == LEGACY_VERSION:
+            version, accuracy, offset = LEGACY_VERSION, LEGACY_ACCURACY, 0
+        else:
+            (version, accuracy), offset = _FORMAT.unpack_from(blob), _FORMAT.size
+            if version != FORMAT_VERSION:
+                raise IncompatibleSketchError(f"sketch blob has format version {version}; this code reads version "
+                                              f"{FORMAT_VERSION} and legacy (headerless) blobs")
+        if accuracy != RELATIVE_ACCURACY:
+            raise IncompatibleSketchError(f"sketch blob was built with relative accuracy {accuracy!r}, sketches here "
+                                          f"use {RELATIVE_ACCURACY!r}: its keys would decode to wrong values")
+        (zero,) = _ZERO.unpack_from(blob, offset)
+        positive_keys, positive_counts, offset = _decode_side(blob, offset + _ZERO.size)
         negative_keys, negative_counts, offset = _decode_side(blob, offset)
+        if offset != len(blob):
+            raise ValueError(f"sketch blob of {len(blob)} bytes holds {offset} bytes of sketch")
         return cls(positive_keys, positive_counts, negative_keys, negative_counts, zero)
 
     @classmethod
@@ -189,7 +233,8 @@ def blobs_for_sorted_groups(values: np.ndarray, starts: np.ndarray) -> list[byte
     zero = np.bincount(run_group[run_sign == 1], weights=run_counts[run_sign == 1], minlength=groups)
     positives = np.bincount(run_group[run_sign == 2], minlength=groups)
     negatives = np.bincount(run_group[run_sign == 0], minlength=groups)
-    lengths = _HEADER.size + 2 * _SIDE.size + 8 * (positives + negatives)
+    header_size = _FORMAT.size + _ZERO.size
+    lengths = header_size + 2 * _SIDE.size + 8 * (positives + negatives)
     ends = np.cumsum(lengths)
     base = ends - lengths
     buffer = np.zeros(int(ends[-1]), dtype=np.uint8)
@@ -198,8 +243,10 @@ def blobs_for_sorted_groups(values: np.ndarray, starts: np.ndarray) -> list[byte
         raw = np.ascontiguousarray(data).view(np.uint8).reshape(offsets.size, -1)
         buffer[(offsets[:, None] + np.arange(raw.shape[1])).ravel()] = raw.ravel()
 
-    put(base, zero.astype("<f8"))
-    side_offsets = {2: base + _HEADER.size, 0: base + _HEADER.size + _SIDE.size + 8 * positives}
+    format_bytes = np.frombuffer(_FORMAT.pack(FORMAT_VERSION, RELATIVE_ACCURACY), dtype=np.uint8)
+    put(base, np.tile(format_bytes, (groups, 1)))
+    put(base + _FORMAT.size, zero.astype("<f8"))
+    side_offsets = {2: base + header_size, 0: base + header_size + _SIDE.size + 8 * positives}
     for side, counts_per_group in ((2, positives), (0, negatives)):
         header = side_offsets[side]
         put(header + 5, counts_per_group.astype("<u4"))  # layout byte 0 (sparse) and first key 0 stay zero

@@ -8,12 +8,14 @@ the window's and each month's figures; see ``monitoring.services.sla``.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import groupby
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from pydantic import Field
 
@@ -100,12 +102,18 @@ def load_results(service: Service, start: datetime, end: datetime) -> list[sla.R
     return [sla.Result(at, status, response if failures == 0 else None) for at, status, response, failures in rows]
 
 
-def raw_day_figures(service: Service, pieces: list[tuple[datetime, datetime]]) -> list[Figures]:
-    """Figures of adjacent pieces (in order) from the raw history, loaded once."""
+def raw_day_figures(service: Service, pieces: list[tuple[datetime, datetime]],
+                    results: list[sla.Result] | None = None) -> list[Figures]:
+    """Figures of adjacent pieces (in order) from the raw history, loaded once.
+
+    ``results`` are the service's results when the caller loaded them already, in time order:
+    any list holding at least those ``load_results`` would load gives the same figures.
+    """
     if not pieces:
         return []
     start, end = pieces[0][0], pieces[-1][1]
-    results = load_results(service, start, end)
+    if results is None:
+        results = load_results(service, start, end)
     segments = sla.timeline(results, start, end, max_hold(service))
     return [sla.figures(segments, results, piece_start, piece_end) for piece_start, piece_end in pieces]
 
@@ -127,26 +135,39 @@ def retention_cutoff(now: datetime) -> datetime:
     return now - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS)
 
 
+def _whole_closed_days(pieces: list[tuple[datetime, datetime]], now: datetime) -> list[date]:
+    today = sla.day_start(now)
+    return [start.date() for start, end in pieces if end - start == ONE_DAY and end <= today]
+
+
+def _runs(pieces: list[tuple[datetime, datetime]], rollup_days: set[date]) -> list[tuple[bool, list]]:
+    """Adjacent pieces in runs: (True, whole days read from their summaries) or (False, pieces read raw)."""
+    return [(from_rollup, list(run)) for from_rollup, run in
+            groupby(pieces, key=lambda piece: piece[0].date() in rollup_days and piece[1] - piece[0] == ONE_DAY)]
+
+
+def _daily_figures(service: Service, pieces, stored: dict[date, ServiceDailySLA], rollup_days: set[date],
+                   results: list[sla.Result] | None = None) -> list[Figures]:
+    """Figures of each piece: from its stored summary for ``rollup_days``, else from the raw history
+    (``results`` when the caller loaded them, else one query per run of raw pieces)."""
+    daily: list[Figures] = []
+    for from_rollup, run in _runs(pieces, rollup_days):
+        if from_rollup:
+            daily.extend(rollup_figures(stored[piece_start.date()]) for piece_start, _ in run)
+        else:
+            daily.extend(raw_day_figures(service, run, results))
+    return daily
+
+
 def service_sla(service: Service, start: datetime, end: datetime, now: datetime | None = None,
                 exact: bool = True) -> SlaReport:
     now = now or timezone.now()
     days = sla.split_days(start, end)
-    today = sla.day_start(now)
     cutoff = retention_cutoff(now)
-    whole_closed_days = [s.date() for s, e in days if e - s == ONE_DAY and e <= today]
-    stored = {row.day: row for row in ServiceDailySLA.objects.filter(service=service, day__in=whole_closed_days)}
-    use_rollup = {day for day, row in stored.items()
-                  if not exact or _midnight(day) < cutoff}
-
-    daily: list[Figures] = []
-    # Raw pieces between rollup days are read in contiguous runs, each with one query.
-    for from_rollup, run in groupby(days, key=lambda piece: piece[0].date() in use_rollup
-                                    and piece[1] - piece[0] == ONE_DAY):
-        run = list(run)
-        if from_rollup:
-            daily.extend(rollup_figures(stored[piece_start.date()]) for piece_start, _ in run)
-        else:
-            daily.extend(raw_day_figures(service, run))
+    stored = {row.day: row for row in
+              ServiceDailySLA.objects.filter(service=service, day__in=_whole_closed_days(days, now))}
+    rollup_days = {day for day in stored if not exact or _midnight(day) < cutoff}
+    daily = _daily_figures(service, days, stored, rollup_days)
     monthly = [sla.merge(list(parts)) for _, parts in groupby(daily, key=lambda f: sla.month_start(f.start))]
     return SlaReport(service=service, overall=sla.merge(daily), daily=daily, monthly=monthly)
 
@@ -157,8 +178,53 @@ def _midnight(day) -> datetime:
 
 def uptime_percentage(service: Service, period: timedelta, now: datetime | None = None) -> float | None:
     """Uptime over the last ``period``, from daily summaries where they exist (for the admin)."""
+    return uptime_percentages([service], [period], now)[service.pk][0]
+
+
+def uptime_percentages(services, periods: list[timedelta], now: datetime | None = None
+                       ) -> dict[int, list[float | None]]:
+    """{service pk: [uptime over the last period, for each of ``periods``]}, as ``uptime_percentage``
+    gives it, in two queries for all the services: their daily summaries, then the raw results of
+    the pieces that have none (the ragged first day, today, days not summarised yet)."""
+    services = list(services)
+    if not services or not periods:
+        return {service.pk: [] for service in services}
     now = now or timezone.now()
-    return service_sla(service, now - period, now, now=now, exact=False).overall.uptime_percentage
+    windows = [sla.split_days(now - period, now) for period in periods]
+    stored: dict[int, dict[date, ServiceDailySLA]] = defaultdict(dict)
+    longest = sla.split_days(now - max(periods), now)
+    for row in ServiceDailySLA.objects.filter(service__in=services, day__in=_whole_closed_days(longest, now)):
+        stored[row.service_id][row.day] = row
+
+    raw_ranges = Q()
+    for service in services:
+        spans = sorted((run[0][0] - max_hold(service), run[-1][1]) for days in windows
+                       for from_rollup, run in _runs(days, set(stored[service.pk])) if not from_rollup)
+        for start, end in _joined(spans):
+            raw_ranges |= Q(service=service, checked_at__gte=start, checked_at__lt=end)
+    results: dict[int, list[sla.Result]] = defaultdict(list)
+    if raw_ranges:
+        rows = (HealthCheck.objects.filter(raw_ranges).order_by("checked_at")
+                .values_list("service_id", "checked_at", "status", "response_time_ms", "consecutive_failures"))
+        for service_id, at, status, response, failures in rows:
+            results[service_id].append(sla.Result(at, status, response if failures == 0 else None))
+
+    return {
+        service.pk: [sla.merge(_daily_figures(service, days, stored[service.pk], set(stored[service.pk]),
+                                              results[service.pk])).uptime_percentage for days in windows]
+        for service in services
+    }
+
+
+def _joined(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Sorted spans with the overlapping and touching ones joined."""
+    joined: list[tuple[datetime, datetime]] = []
+    for start, end in spans:
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+        else:
+            joined.append((start, end))
+    return joined
 
 
 def roll_up_daily_sla(now: datetime | None = None, services=None) -> int:

@@ -9,10 +9,11 @@ the figures of the whole period (response-time percentiles need the raw values).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from analytics.services import percentiles
 
 HEALTHY, DEGRADED, UNHEALTHY, UNKNOWN = "healthy", "degraded", "unhealthy", "unknown"
 STATUSES = (HEALTHY, DEGRADED, UNHEALTHY, UNKNOWN)
@@ -69,13 +70,8 @@ def unhealthy_spans(segments: Iterable[Segment]) -> list[Segment]:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    """The ``q``-th percentile, ``q`` in percent as the figures name it (p95), by the API's one definition."""
+    return percentiles.percentile(values, q / 100)
 
 
 @dataclass
