@@ -5,7 +5,7 @@ from typing import ClassVar
 
 from django.shortcuts import get_object_or_404
 
-from analytics.platform.contracts import Query, WindowQuery, BoundedInt, endpoint
+from analytics.platform.contracts import BoundedInt, Query, WindowQuery, endpoint
 from analytics.platform.conventions import ApiView
 from monitoring.models import Service
 from monitoring.services.health import HealthSummary, ServiceHealth, health_summary, service_health
