@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from analytics.models import Organization
+from analytics.services.metrics_query import AGGREGATES
 
 # ``eq`` holds when |value - threshold| <= EQ_RELATIVE_TOLERANCE * max(1, |threshold|): an absolute
 # tolerance of 1e-9 near zero, a relative one for large thresholds. Floats that went through SQL
@@ -39,11 +40,14 @@ MAX_LABELS = 20
 TAG_KEY_MAX, TAG_VALUE_MAX = 64, 256
 
 # Built-in sources: reserved metric names whose values do not come from metric events (API.md, Alerts).
-SKILL_SOURCES = ("skill.success_rate", "skill.p95_latency_ms", "skill.health_score")
+SKILL_SUCCESS_RATE = "skill.success_rate"
+SKILL_P95_LATENCY = "skill.p95_latency_ms"
+SKILL_HEALTH_SCORE = "skill.health_score"
+SKILL_SOURCES = (SKILL_SUCCESS_RATE, SKILL_P95_LATENCY, SKILL_HEALTH_SCORE)
 SERVICE_HEALTH = "service.health"
 BUILT_IN_SOURCES = {**dict.fromkeys(SKILL_SOURCES, "skill_id"), SERVICE_HEALTH: "service"}
 
-AGGREGATIONS = ["avg", "sum", "count", "min", "max", "p50", "p95", "p99", "rate"]
+AGGREGATIONS = AGGREGATES  # what a rule may ask of a metric: the query layer's aggregates
 
 
 class Operator(models.TextChoices):
@@ -134,8 +138,8 @@ def rule_problems(*, metric_name, tags, group_by, labels, threshold) -> dict[str
             add("tags", f"{metric_name} takes only the tag {source_tag!r}.")
         if set(group_by) - {source_tag}:
             add("group_by", f"{metric_name} can be grouped only by {source_tag!r}.")
-        if metric_name == "skill.health_score" and source_tag not in tags and source_tag not in group_by:
-            add("tags", "skill.health_score needs the tag skill_id, or group_by [\"skill_id\"].")
+        if metric_name == SKILL_HEALTH_SCORE and source_tag not in tags and source_tag not in group_by:
+            add("tags", f"{SKILL_HEALTH_SCORE} needs the tag skill_id, or group_by [\"skill_id\"].")
     return problems
 
 
@@ -228,7 +232,7 @@ class AlertRule(models.Model):
     def state(self, group_states=None) -> str:
         """``error``, else the most urgent state of its groups: firing, pending, or inactive."""
         if self.last_error:
-            return "error"
+            return RULE_ERROR
         statuses = {s.status for s in (self.group_states.all() if group_states is None else group_states)}
         for status in (GroupStatus.FIRING, GroupStatus.PENDING):
             if status in statuses:
@@ -244,6 +248,8 @@ class GroupStatus(models.TextChoices):
 
 
 QUIET = (GroupStatus.INACTIVE, GroupStatus.RESOLVED)
+# A rule's state besides its groups' statuses: its query failed on the last evaluation.
+RULE_ERROR = "error"
 
 
 @dataclass(frozen=True)
@@ -407,7 +413,7 @@ class AlertIncident(models.Model):
         ordering = ["-triggered_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["rule", "group_key"], condition=~models.Q(status="resolved"),
+                fields=["rule", "group_key"], condition=~models.Q(status=IncidentStatus.RESOLVED),
                 name="alerts_one_unresolved_incident",
             ),
         ]

@@ -18,12 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from alerts.models import SERVICE_HEALTH, SKILL_HEALTH_SCORE, SKILL_P95_LATENCY, SKILL_SUCCESS_RATE
+from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC
+from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
+from analytics.platform.tenancy import Organization
 from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
 from monitoring.models import HEALTH_VALUES, Service, ServiceTransition
-
-SKILL_EXECUTIONS = "skill.executions"
-SKILL_LATENCY = "skill.latency_ms"
 
 
 @dataclass
@@ -42,6 +43,11 @@ def _group(tags: dict | None, group_by: list[str]) -> dict:
     return {key: (tags or {}).get(key) for key in group_by}
 
 
+def rule_scope(rule_org: Organization | None) -> Scope:
+    """What a rule reads: its org's data; a platform rule (org NULL) watches every org's and the platform's."""
+    return ALL_ORGS if rule_org is None else Scope.of(rule_org)
+
+
 class Sources:
     """One evaluation pass's reader. ``finish()`` claims the service transitions the pass has seen."""
 
@@ -49,17 +55,18 @@ class Sources:
         self.now = now
         self.seen_transitions: set[int] = set()
 
-    def fetch(self, metric_name: str, *, org, window: Window, tags: dict, group_by: list[str],
+    def fetch(self, metric_name: str, *, org: ScopeLike, window: Window, tags: dict, group_by: list[str],
               with_percentiles: bool) -> list[GroupValue]:
-        org = query.ALL_ORGS if org is None else org
-        if metric_name == "service.health":
+        """``org``: the rule's scope (``rule_scope(rule.org)``)."""
+        org = as_scope(org)
+        if metric_name == SERVICE_HEALTH:
             return self._service_health(window, tags, group_by)
-        if metric_name == "skill.success_rate":
+        if metric_name == SKILL_SUCCESS_RATE:
             return self._skill_success_rate(org, window, tags, group_by)
-        if metric_name == "skill.p95_latency_ms":
+        if metric_name == SKILL_P95_LATENCY:
             return [GroupValue(_group(stats.tags, group_by), value=stats.p95)
-                    for stats in query.grouped_statistics(SKILL_LATENCY, window, group_by, org=org, tags=tags)]
-        if metric_name == "skill.health_score":
+                    for stats in query.grouped_statistics(LATENCY_METRIC, window, group_by, org=org, tags=tags)]
+        if metric_name == SKILL_HEALTH_SCORE:
             return self._skill_health(org, tags, group_by)
         return [GroupValue(_group(stats.tags, group_by), stats=stats)
                 for stats in query.grouped_statistics(metric_name, window, group_by, org=org, tags=tags,
@@ -67,7 +74,7 @@ class Sources:
 
     def _skill_success_rate(self, org, window, tags, group_by) -> list[GroupValue]:
         totals: dict[tuple, list] = {}
-        for stats in query.grouped_statistics(SKILL_EXECUTIONS, window, [*group_by, "success"], org=org, tags=tags,
+        for stats in query.grouped_statistics(EXECUTIONS_METRIC, window, [*group_by, "success"], org=org, tags=tags,
                                               with_percentiles=False):
             key = tuple(stats.tags.get(k) for k in group_by)
             counts = totals.setdefault(key, [0.0, 0.0])
@@ -84,7 +91,7 @@ class Sources:
             skill_ids = [tags["skill_id"]]
         else:
             skill_ids = sorted({series_tags.get("skill_id") for _, series_tags in
-                                query.matching_series(SKILL_EXECUTIONS, org=org)} - {None})
+                                query.matching_series(EXECUTIONS_METRIC, org=org)} - {None})
         scores = health_scores(skill_ids, org=org, now=self.now)
         return [GroupValue(_group({"skill_id": skill_id}, group_by), value=health.score)
                 for skill_id, health in scores.items()]

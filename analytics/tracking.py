@@ -19,7 +19,8 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from analytics.models import MetricType
+from analytics.models import MetricType, Organization
+from analytics.platform.scope import PLATFORM, ScopeLike
 from analytics.services.metrics_ingest import MetricItem, ingest_metric_items, record_metric
 from analytics.services.performance import RESPONSE_TIME_METRIC
 
@@ -76,11 +77,9 @@ class MetricBuffer:
         written = 0
         try:
             close_old_connections()
-            from analytics.models import Organization
-
             for org_id, items in by_org.items():
-                org = Organization.objects.filter(pk=org_id).first() if org_id is not None else None
-                if org_id is not None and org is None:
+                org = PLATFORM if org_id is None else Organization.objects.filter(pk=org_id).first()
+                if org is None:
                     continue  # the org was deleted meanwhile
                 written += ingest_metric_items(org, items).accepted
         except Exception:
@@ -129,8 +128,8 @@ def _org_id_of(request) -> int | None:
     return token.org_id if token is not None else None
 
 
-def track_contract_execution(agent_id: str, execution_time_ms: float, success: bool, *, org=None,
-                             contract_id: str | None = None) -> None:
+def track_contract_execution(agent_id: str, execution_time_ms: float, success: bool, *,
+                             org: ScopeLike = PLATFORM, contract_id: str | None = None) -> None:
     """Seed 003's contract execution metric: ``contract.execution_time`` (timer, ms)."""
     tags = {"agent_id": str(agent_id), "success": "true" if success else "false"}
     record_metric("contract.execution_time", execution_time_ms, org=org, metric_type="timer", unit="ms",
@@ -138,7 +137,7 @@ def track_contract_execution(agent_id: str, execution_time_ms: float, success: b
 
 
 def track_orchestration(pattern: str, agent_count: int, total_time_ms: float, *, success: bool = True,
-                        org=None, orchestration_id: str | None = None) -> None:
+                        org: ScopeLike = PLATFORM, orchestration_id: str | None = None) -> None:
     """Seed 003's orchestration metric: ``orchestration.duration`` (timer, ms), tagged by pattern and size."""
     tags = {"pattern": pattern, "agent_count": str(agent_count), "success": "true" if success else "false"}
     record_metric("orchestration.duration", total_time_ms, org=org, metric_type="timer", unit="ms",

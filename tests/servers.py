@@ -196,3 +196,68 @@ def database_env(settings_dict: dict) -> dict[str, str]:
     host = settings_dict.get("HOST") or settings_dict["OPTIONS"].get("host", "")
     url = f"postgres://{settings_dict['USER']}@/{settings_dict['NAME']}?host={host}"
     return {"DATABASE_URL": url}
+
+
+# --- The platform's own web server ------------------------------------------------------
+
+
+@dataclass
+class WebServer:
+    """A gunicorn serving ``toolweaver_site.wsgi`` on a loopback port, stopped by its master's pid."""
+
+    base: Path
+    port: int
+    pid: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        stop_pid(self.pid)  # SIGTERM: gunicorn's graceful shutdown stops its worker too
+
+
+def start_web_server(env: dict[str, str], base: Path, *, cwd: Path, threads: int = 2,
+                     timeout: float = 60) -> WebServer:
+    """Start gunicorn (one worker) in the virtualenv of this test run and wait for ``/healthz``.
+
+    ``env`` is the child's whole environment (database, data directory, secrets); ``base`` a directory for
+    the pid file and the log. The pid is the one gunicorn wrote itself.
+    """
+    import sys
+    import urllib.request
+
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    if not gunicorn.exists():
+        raise FileNotFoundError(f"gunicorn not found beside {sys.executable}")
+    base.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    pid_file, log_path = base / "gunicorn.pid", base / "gunicorn.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - handed to the server process
+    process = subprocess.Popen(
+        [str(gunicorn), "toolweaver_site.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+         "--threads", str(threads), "--timeout", "120", "--graceful-timeout", "5", "--pid", str(pid_file),
+         "--no-control-socket", "--error-logfile", "-"],
+        cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    log.close()
+
+    def healthy():
+        if process.poll() is not None:
+            raise ServerDied(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return response.status == 200 and pid_file.exists() and pid_file.read_text().strip()
+
+    try:
+        wait_for(healthy, timeout, "gunicorn /healthz", interval=0.2)
+    except BaseException:
+        stop_pid(process.pid)
+        raise
+    return WebServer(base=base, port=port, pid=int(pid_file.read_text().strip()), log=log_path)

@@ -2,31 +2,39 @@
 
 A token sees and writes its org's rules and incidents only; the platform rules (org null, like the
 default "service unhealthy") and their incidents are visible to staff only. Another org's object: 404.
+
+Rules are a model form (``AlertRuleSerializer``); the incident list's filters (``IncidentQuery``) and the
+actions' bodies (``IncidentNote``, ``IncidentSilence``) are pydantic contracts, each declared once.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import Literal
 
-import django_filters
 from django.db import IntegrityError, transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from pydantic import Field
 from rest_framework import generics
 from rest_framework.response import Response
 
 from alerts.api.serializers import (
     AlertRuleSerializer,
     IncidentDetailSerializer,
+    IncidentNote,
     IncidentSerializer,
-    NoteSerializer,
-    SilenceSerializer,
+    IncidentSilence,
 )
 from alerts.models import AlertIncident, AlertRule, IllegalTransition, IncidentStatus, Severity
 from alerts.services import incidents
 from alerts.services.rules import delete_rule, rule_changed
 from analytics.platform.auth import TokenPrincipal
+from analytics.platform.contracts import BoundedInt, OrgQuery, endpoint, error_responses
 from analytics.platform.conventions import OrgScopeMixin
 from analytics.platform.errors import Conflict, field_error
+from analytics.platform.pagination import StandardPagination
+
+MAX_ID = 2**63 - 1  # ids are 64-bit (BigAutoField)
 
 
 def actor_of(request) -> str:
@@ -37,18 +45,43 @@ def actor_of(request) -> str:
     return request.user.get_username()
 
 
+class Pagination(StandardPagination):
+    """API.md's pages, with ``next``/``previous`` nullable as OpenAPI 3.1 says it (``type: [string, null]``):
+    DRF's page schema writes 3.0's ``nullable: true``, which 3.1 ignores, so a last page's ``null`` would not
+    match it."""
+
+    def get_paginated_response_schema(self, schema):
+        page = super().get_paginated_response_schema(schema)
+        for link in ("next", "previous"):
+            prop = page["properties"][link]
+            if prop.pop("nullable", False):
+                prop["type"] = [prop["type"], "null"]
+        return page
+
+
 class RuleScope(OrgScopeMixin):
     serializer_class = AlertRuleSerializer
+    pagination_class = Pagination
+    filter_backends: list = []
 
     def get_queryset(self):
         return self.scope(AlertRule.objects.select_related("org").prefetch_related("group_states")).order_by("id")
 
 
 @extend_schema_view(
-    get=extend_schema(summary="Alert rules of the caller's org (staff: all, or ?org=)"),
-    post=extend_schema(summary="Create an alert rule"),
+    get=extend_schema(summary="Alert rules of the caller's org (staff: all, or ?org=)",
+                      parameters=OrgQuery.openapi_parameters(),
+                      responses={200: AlertRuleSerializer(many=True), **error_responses([400, 404])}),
+    post=extend_schema(summary="Create an alert rule", parameters=OrgQuery.openapi_parameters(),
+                       responses={201: AlertRuleSerializer, **error_responses([400, 413, 415])}),
 )
 class AlertRuleListView(RuleScope, generics.ListCreateAPIView):
+    """A token lists and creates its org's rules; staff name the org to create in with ``?org=``."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        OrgQuery.from_request(request)  # ?org= as the schema states it
+
     def get_serializer_context(self):
         context = super().get_serializer_context()
         if self.request.method == "POST":
@@ -66,10 +99,14 @@ class AlertRuleListView(RuleScope, generics.ListCreateAPIView):
 
 @extend_schema_view(
     get=extend_schema(summary="An alert rule"),
-    patch=extend_schema(summary="Change an alert rule"),
-    delete=extend_schema(summary="Delete an alert rule (its incidents are resolved and kept)"),
+    patch=extend_schema(summary="Change an alert rule (only the fields sent)",
+                        responses={200: AlertRuleSerializer, **error_responses([400, 404, 413, 415])}),
+    delete=extend_schema(summary="Delete an alert rule (its incidents are resolved and kept)",
+                         responses={204: None, **error_responses([404])}),
 )
 class AlertRuleDetailView(RuleScope, generics.RetrieveUpdateDestroyAPIView):
+    """One rule of the caller's org. A change to what it watches resolves its open incidents."""
+
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def perform_update(self, serializer):
@@ -85,52 +122,57 @@ class AlertRuleDetailView(RuleScope, generics.RetrieveUpdateDestroyAPIView):
         delete_rule(instance, actor=actor_of(self.request))
 
 
-class IncidentFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(
-        choices=IncidentStatus.choices, help_text="Repeatable. Default: every unresolved incident.")
-    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices, help_text="Repeatable.")
-    rule = django_filters.NumberFilter(field_name="rule_id", help_text="A rule id.")
-
-    class Meta:
-        model = AlertIncident
-        fields = ["status", "severity", "rule"]
+class IncidentQuery(OrgQuery):
+    status: list[Literal[tuple(IncidentStatus.values)]] = Field(
+        default_factory=list, description="Repeatable. Default: every unresolved incident.")
+    severity: list[Literal[tuple(Severity.values)]] = Field(default_factory=list, description="Repeatable.")
+    rule: BoundedInt(1, MAX_ID, "A rule id.", strict=False) | None = None
 
 
 class IncidentScope(OrgScopeMixin):
+    pagination_class = Pagination
+    filter_backends: list = []
+
     def get_queryset(self):
         return self.scope(AlertIncident.objects.all())
 
 
-@extend_schema_view(get=extend_schema(summary="Incidents, most severe and newest first (default: unresolved)"))
+@extend_schema_view(get=extend_schema(
+    summary="Incidents, most severe and newest first (default: unresolved)",
+    parameters=IncidentQuery.openapi_parameters(),
+    responses={200: IncidentSerializer(many=True), **error_responses([400, 404])}))
 class IncidentListView(IncidentScope, generics.ListAPIView):
-    serializer_class = IncidentSerializer
-    filterset_class = IncidentFilter
+    """The caller's org's incidents, filtered by status, severity and rule."""
 
-    def get_queryset(self):
-        incidents_ = super().get_queryset().most_urgent_first()
-        if "status" not in self.request.query_params:
-            incidents_ = incidents_.unresolved()
-        return incidents_
+    serializer_class = IncidentSerializer
+
+    def filter_queryset(self, queryset):
+        query = IncidentQuery.from_request(self.request)
+        queryset = queryset.most_urgent_first()
+        queryset = queryset.filter(status__in=query.status) if query.status else queryset.unresolved()
+        if query.severity:
+            queryset = queryset.filter(severity__in=query.severity)
+        if query.rule is not None:
+            queryset = queryset.filter(rule_id=query.rule)
+        return queryset
 
 
 @extend_schema_view(get=extend_schema(summary="An incident with its timeline"))
 class IncidentDetailView(IncidentScope, generics.RetrieveAPIView):
+    """One incident of the caller's org, with every move on its timeline."""
+
     serializer_class = IncidentDetailSerializer
 
 
 class IncidentActionView(IncidentScope, generics.GenericAPIView):
+    """A move in the incident workflow; a move its status does not allow (or a repeat of it) is a 409."""
+
     serializer_class = IncidentSerializer
-    body_serializer = NoteSerializer
 
-    def act(self, incident, body, actor):
-        raise NotImplementedError
-
-    def post(self, request, pk):
+    def act(self, move, **arguments) -> Response:
         incident = self.get_object()
-        body = self.body_serializer(data=request.data)
-        body.is_valid(raise_exception=True)
         try:
-            incident = self.act(incident, body.validated_data, actor_of(request))
+            incident = move(incident.pk, actor=actor_of(self.request), **arguments)
         except IllegalTransition as error:
             raise Conflict(str(error)) from None
         except incidents.InvalidSilence as error:
@@ -138,38 +180,22 @@ class IncidentActionView(IncidentScope, generics.GenericAPIView):
         return Response(IncidentSerializer(incident).data)
 
 
-def _action_schema(summary: str, body):
-    return extend_schema(
-        summary=summary, request=body,
-        responses={200: IncidentSerializer, 404: OpenApiResponse(description="No such incident in the org."),
-                   409: OpenApiResponse(description="Not allowed from the incident's current status.")},
-    )
-
-
 class AcknowledgeView(IncidentActionView):
-    @_action_schema("Acknowledge an open or silenced incident", NoteSerializer)
-    def post(self, request, pk):
-        return super().post(request, pk)
-
-    def act(self, incident, body, actor):
-        return incidents.acknowledge(incident.pk, actor=actor, note=body["note"])
+    @endpoint(body=IncidentNote, response=IncidentSerializer, errors=[404, 409],
+              summary="Acknowledge an open or silenced incident")
+    def post(self, request, pk, body):
+        return self.act(incidents.acknowledge, note=body.note)
 
 
 class ResolveView(IncidentActionView):
-    @_action_schema("Resolve an incident by hand (the rule waits its duration again)", NoteSerializer)
-    def post(self, request, pk):
-        return super().post(request, pk)
-
-    def act(self, incident, body, actor):
-        return incidents.resolve(incident.pk, actor=actor, note=body["note"])
+    @endpoint(body=IncidentNote, response=IncidentSerializer, errors=[404, 409],
+              summary="Resolve an incident by hand (the rule waits its duration again)")
+    def post(self, request, pk, body):
+        return self.act(incidents.resolve, note=body.note)
 
 
 class SilenceView(IncidentActionView):
-    body_serializer = SilenceSerializer
-
-    @_action_schema("Silence an incident until a time", SilenceSerializer)
-    def post(self, request, pk):
-        return super().post(request, pk)
-
-    def act(self, incident, body, actor):
-        return incidents.silence(incident.pk, until=body["until"], actor=actor, note=body["note"])
+    @endpoint(body=IncidentSilence, response=IncidentSerializer, errors=[404, 409],
+              summary="Silence an incident until a time (in the future)")
+    def post(self, request, pk, body):
+        return self.act(incidents.silence, until=body.until, note=body.note)

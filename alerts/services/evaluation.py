@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from alerts.models import (
     QUIET,
+    RULE_ERROR,
     AlertIncident,
     AlertRule,
     AlertRuleGroupState,
@@ -42,7 +43,7 @@ from alerts.models import (
     group_key,
 )
 from alerts.services.incidents import lift_expired_silences
-from alerts.sources import GroupValue, Sources, window_ending
+from alerts.sources import GroupValue, Sources, rule_scope, window_ending
 from analytics.services.metrics_query import PERCENTILES
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def evaluate_rules(now: datetime | None = None, *, rules=None) -> PassSummary:
         try:
             with _savepoint_if_in_transaction():
                 groups = sources.fetch(
-                    first.metric_name, org=first.org, window=window, tags=first.tags or {},
+                    first.metric_name, org=rule_scope(first.org), window=window, tags=first.tags or {},
                     group_by=list(first.group_by or []),
                     with_percentiles=any(rule.aggregation in PERCENTILES for rule in batch),
                 )
@@ -245,14 +246,14 @@ def _enter_error(rule: AlertRule, error: Exception, now: datetime) -> None:
         AlertRule.objects.filter(pk=rule.pk).update(last_error=message, error_since=rule.error_since or now,
                                                     last_evaluated_at=now)
         if not rule.last_error:
-            IncidentEvent.objects.create(rule=rule, kind="error", from_status="", to_status="error",
+            IncidentEvent.objects.create(rule=rule, kind="error", from_status="", to_status=RULE_ERROR,
                                          threshold=rule.threshold, note=message, at=now)
 
 
 def _leave_error(rule: AlertRule, now: datetime) -> None:
     with transaction.atomic():
         AlertRule.objects.filter(pk=rule.pk).update(last_error="", error_since=None)
-        IncidentEvent.objects.create(rule=rule, kind="error_cleared", from_status="error", to_status="",
+        IncidentEvent.objects.create(rule=rule, kind="error_cleared", from_status=RULE_ERROR, to_status="",
                                      threshold=rule.threshold, note="the query answers again", at=now)
 
 

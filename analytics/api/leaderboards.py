@@ -82,13 +82,13 @@ class LeaderboardView(ApiView):
     def get(self, request):
         params = request.query_params
         board_type = params.get("type") or "usage"
-        if board_type not in leaderboards.BOARD_TYPES:
-            raise field_error("type", f"Must be one of {', '.join(leaderboards.BOARD_TYPES)}.")
         limit = limit_from_params(params, 10)
         org = self.read_org()
         windowed = [name for name in WINDOW_FIELDS if params.get(name) not in (None, "")]
-        if windowed and board_type != "usage":
-            raise field_error(windowed[0], f"The {board_type} board has a fixed period; only usage takes a window.")
+        try:
+            leaderboards.board_request(board_type, limit, windowed)
+        except leaderboards.BoardRequestError as error:
+            raise field_error(error.field, error.message) from None
         if windowed:
             window = window_from_params(params)
             board = leaderboards.usage_board(window, org=org, limit=limit)

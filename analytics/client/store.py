@@ -17,13 +17,12 @@ from django.db.migrations.executor import MigrationExecutor
 from analytics.client import ensure_django
 from analytics.client.base import AnalyticsClient
 from analytics.models import Organization, Skill
+from analytics.platform.scope import ALL_ORGS, Scope
 from analytics.platform.windows import Window
 from analytics.services import leaderboards, skills
 from analytics.services.health_score import health_score
 
 DEFAULT_READ_WINDOW = timedelta(days=30)
-LEADERBOARD_TYPES = leaderboards.BOARD_TYPES
-MAX_LEADERBOARD = leaderboards.CACHE_SIZE
 
 _schema_lock = threading.Lock()
 _schema_ready = False
@@ -83,47 +82,42 @@ class StoreBackend(AnalyticsClient):
     # --- Reads ----------------------------------------------------------------------------------
 
     @staticmethod
-    def _read_scope(org_id):
-        """(known, org): ``org_id`` None reads all orgs; an org never seen has no data."""
+    def _read_scope(org_id) -> Scope | None:
+        """``org_id`` None reads ALL_ORGS; a slug its org; None when no org has that slug (so no data)."""
         if org_id in (None, ""):
-            return True, skills.ALL_ORGS
+            return ALL_ORGS
         org = Organization.objects.filter(slug=org_id).first()
-        return org is not None, org
+        return Scope.of(org) if org is not None else None
 
     def get_skill_usage(self, skill_id=None, org_id=None, *, hours=None, days=None, start=None, end=None):
         """The figures of ``GET skills/{id}`` (None without data), or a list of them for every skill."""
         window = Window.resolve(hours=hours, days=days, start=start, end=end, default=DEFAULT_READ_WINDOW)
-        known, org = self._read_scope(org_id)
+        scope = self._read_scope(org_id)
         if skill_id is None:
-            return [summary.render() for summary in skills.skill_summaries(window, org=org)] if known else []
-        summary = skills.skill_summary(skill_id, window, org=org) if known else None
+            return [] if scope is None else [summary.render() for summary in skills.skill_summaries(window, org=scope)]
+        summary = None if scope is None else skills.skill_summary(skill_id, window, org=scope)
         return summary.render() if summary is not None else None
 
     def compute_health_score(self, skill_id, org_id=None):
         """0-100, or None without data (docs/health-score.md)."""
-        known, org = self._read_scope(org_id)
-        return health_score(skill_id, org=org).score if known else None
+        scope = self._read_scope(org_id)
+        return None if scope is None else health_score(skill_id, org=scope).score
 
     def get_leaderboard(self, type="usage", limit=10, org_id=None, *, hours=None, days=None, start=None, end=None):
         """The board's rows, from leaderboard_cache (computed now when missing or stale; docs/leaderboards.md).
 
         A window (usage only) ranks the executions in it instead of the cached 30 days.
         """
-        if type not in LEADERBOARD_TYPES:
-            raise ValueError(f"type: {type!r} is not a leaderboard; use one of {', '.join(LEADERBOARD_TYPES)}.")
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LEADERBOARD:
-            raise ValueError(f"limit: Must be an integer from 1 to {MAX_LEADERBOARD}.")
         windowed = [name for name, value in (("hours", hours), ("days", days), ("start", start), ("end", end))
                     if value not in (None, "")]
-        if windowed and type != "usage":
-            raise ValueError(f"{windowed[0]}: the {type} board has a fixed period; only usage takes a window.")
-        known, org = self._read_scope(org_id)
-        if not known:
+        leaderboards.board_request(type, limit, windowed)  # a BoardRequestError (ValueError) names the field
+        scope = self._read_scope(org_id)
+        if scope is None:
             return []
         if windowed:
             window = Window.resolve(hours=hours, days=days, start=start, end=end, default=DEFAULT_READ_WINDOW)
-            return leaderboards.usage_board(window, org=org, limit=limit)
-        return leaderboards.get_board(type, org=org, limit=limit)["results"]
+            return leaderboards.usage_board(window, org=scope, limit=limit)
+        return leaderboards.get_board(type, org=scope, limit=limit)["results"]
 
     # --- Operations -----------------------------------------------------------------------------
 

@@ -4,6 +4,11 @@
 computes: one row per (org, board, rank), an empty org meaning "all orgs together".
 A board is replaced whole; its rows share one ``computed_at``.
 
+Here, unlike on event rows, a NULL org is not the platform scope: it is the board of
+``Scope`` ALL_ORGS. No board is kept for PLATFORM. ``services.leaderboards.cache_org``
+maps a scope to its rows; the same encoding holds for ``recommendation_log``
+(``services.recommendations.log_org``).
+
 ``recommendation_log`` holds every recommendation the API served. Whether it was
 followed (a use of that skill by that user within 7 days) is **computed on read**
 (``services.recommendations.with_outcome``), not stored: an execution recorded late,
@@ -27,6 +32,7 @@ class BoardType(models.TextChoices):
 
 
 class LeaderboardEntry(models.Model):
+    # NULL: the board over ALL_ORGS (see the module docstring), not the platform scope.
     org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
                             help_text="Empty: the board over all orgs together (staff).")
     metric_type = models.CharField(max_length=32, choices=BoardType.choices)
@@ -55,6 +61,7 @@ class LeaderboardEntry(models.Model):
 
 
 class RecommendationLog(models.Model):
+    # NULL: recommended from ALL_ORGS' data (see the module docstring), not the platform scope.
     org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
                             help_text="Empty: recommended from all orgs' data (a staff request).")
     user_id = models.CharField(max_length=200)

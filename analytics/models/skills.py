@@ -21,6 +21,8 @@ RESERVED_SKILL_IDS = frozenset({"executions", "ratings", "installs", "leaderboar
 # Each execution is also an event of these series of the metrics query layer, tagged skill_id and success.
 LATENCY_METRIC = "skill.latency_ms"
 EXECUTIONS_METRIC = "skill.executions"
+# Ratings are 1 to 5 stars; the Bayesian priors of the rating board and of the health score assume the middle.
+NEUTRAL_RATING = 3.0
 
 
 class Skill(models.Model):

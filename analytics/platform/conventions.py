@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from analytics.platform.auth import TokenPrincipal
 from analytics.platform.errors import field_error
 from analytics.platform.pagination import StandardPagination
+from analytics.platform.scope import ALL_ORGS, Scope
 from analytics.platform.tenancy import Organization
 from analytics.platform.windows import Window, WindowError
 
@@ -37,11 +38,12 @@ class OrgScopeMixin:
             raise field_error("org", f"No organisation with slug {slug!r}.")
         return org
 
-    def read_org(self) -> Organization | None:
-        """The org to read, or None for a staff request over all orgs."""
+    def read_org(self) -> Scope:
+        """The scope to read: the token's org; for staff, ``?org=`` or else ALL_ORGS."""
         if isinstance(self.request.user, TokenPrincipal):
-            return self.request.user.org
-        return self._org_from_query()
+            return Scope.of(self.request.user.org)
+        org = self._org_from_query()
+        return ALL_ORGS if org is None else Scope.of(org)
 
     def write_org(self, body_org_id: str | None = None) -> Organization:
         if isinstance(self.request.user, TokenPrincipal):
@@ -55,8 +57,7 @@ class OrgScopeMixin:
         return org
 
     def scope(self, queryset, field: str = "org"):
-        org = self.read_org()
-        return queryset if org is None else queryset.filter(**{field: org})
+        return self.read_org().filter(queryset, field)
 
 
 class ApiView(OrgScopeMixin, APIView):

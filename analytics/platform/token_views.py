@@ -1,10 +1,10 @@
 """The caller's own org and its tokens (never their secrets)."""
 
-from drf_spectacular.utils import extend_schema
+from pydantic import Field
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView, RetrieveDestroyAPIView
-from rest_framework.response import Response
 
+from analytics.platform.contracts import OrgQuery, ResponseContract, endpoint
 from analytics.platform.conventions import ApiView, OrgScopeMixin
 from analytics.platform.tenancy import ApiToken
 
@@ -19,26 +19,20 @@ class ApiTokenSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WhoAmISerializer(serializers.Serializer):
-    org = serializers.CharField(allow_null=True)
-    staff = serializers.BooleanField()
-    read_only = serializers.BooleanField()
-    token = serializers.CharField(allow_null=True)
+class WhoAmI(ResponseContract):
+    org: str | None = Field(description="The org the caller acts for (staff without ?org=: null, all orgs).")
+    staff: bool
+    read_only: bool
+    token: str | None = Field(description="The token's prefix (never the token).")
 
 
 class WhoAmIView(ApiView):
-    @extend_schema(responses=WhoAmISerializer, summary="Who the caller is and which org it acts for")
-    def get(self, request):
-        org = self.read_org()
+    @endpoint(query=OrgQuery, response=WhoAmI, summary="Who the caller is and which org it acts for")
+    def get(self, request, query):
         token = request.auth if isinstance(request.auth, ApiToken) else None
-        return Response(
-            {
-                "org": org.slug if org else None,
-                "staff": self.is_staff_request,
-                "read_only": bool(token and token.read_only),
-                "token": token.prefix if token else None,
-            }
-        )
+        org = self.read_org().org
+        return WhoAmI(org=org.slug if org else None, staff=self.is_staff_request,
+                      read_only=bool(token and token.read_only), token=token.prefix if token else None)
 
 
 class TokenListView(OrgScopeMixin, ListAPIView):

@@ -21,26 +21,25 @@ from django.db.models.functions import TruncDate
 
 from analytics.models import MetricSeries, Organization, Skill, SkillExecution
 from analytics.models.skills import EXECUTIONS_METRIC
+from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
 from analytics.platform.windows import Window, isoformat
 from analytics.services import metrics_query as query
 from analytics.services.leaderboards import weeks
 from analytics.services.skills import execution_counts
 
-ALL_ORGS = query.ALL_ORGS
 DEFAULT_WINDOW = timedelta(days=30)
 ENGAGED_MIN_DAYS = 3  # active on at least 3 ...
 ENGAGED_OF_DAYS = 7  # ... of the last 7 UTC days (today included)
 
 
-def _executions(org, window: Window):
-    rows = SkillExecution.objects.filter(timestamp__gte=window.start, timestamp__lte=window.end,
-                                         user_id__isnull=False)
-    return rows if org is ALL_ORGS else rows.filter(org=org)
+def _executions(scope: Scope, window: Window):
+    return scope.filter(SkillExecution.objects.filter(timestamp__gte=window.start, timestamp__lte=window.end,
+                                                      user_id__isnull=False))
 
 
-def _user(org) -> list[str]:
+def _user(scope: Scope) -> list[str]:
     """A user: their user_id within one org; over all orgs, the (org, user_id) pair (ids are per org)."""
-    return ["user_id"] if org is not ALL_ORGS else ["org_id", "user_id"]
+    return ["org_id", "user_id"] if scope.is_all else ["user_id"]
 
 
 def _median(values: list[int]) -> float | None:
@@ -54,8 +53,9 @@ def _median(values: list[int]) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def skills_per_user(window: Window, *, org=ALL_ORGS) -> dict:
+def skills_per_user(window: Window, *, org: ScopeLike = ALL_ORGS) -> dict:
     """How many distinct skills each active user used in the window, as a distribution."""
+    org = as_scope(org)
     counts = list(_executions(org, window).values(*_user(org)).annotate(skills=Count("skill", distinct=True))
                   .order_by().values_list("skills", flat=True))
     histogram = Counter(counts)
@@ -69,15 +69,15 @@ def skills_per_user(window: Window, *, org=ALL_ORGS) -> dict:
     }
 
 
-def _active_users(org, window: Window) -> int:
-    return _executions(org, window).values(*_user(org)).distinct().count()
+def _active_users(scope: Scope, window: Window) -> int:
+    return _executions(scope, window).values(*_user(scope)).distinct().count()
 
 
 def _catalogue() -> set[str]:
     return set(Skill.objects.filter(deprecated=False).values_list("skill_id", flat=True))
 
 
-def adoption_rate(window: Window, *, org=ALL_ORGS, catalogue: set[str] | None = None) -> dict:
+def adoption_rate(window: Window, *, org: ScopeLike = ALL_ORGS, catalogue: set[str] | None = None) -> dict:
     """The share of the (non-deprecated) global catalogue that the org used in the window."""
     catalogue = _catalogue() if catalogue is None else catalogue
     used = {skill_id for skill_id, figures in execution_counts(window, org=org).items()
@@ -87,8 +87,9 @@ def adoption_rate(window: Window, *, org=ALL_ORGS, catalogue: set[str] | None = 
             "skills_used": len(used_in_catalogue), "catalogue_size": len(catalogue)}
 
 
-def weekly_growth(end: datetime, *, org=ALL_ORGS) -> dict:
+def weekly_growth(end: datetime, *, org: ScopeLike = ALL_ORGS) -> dict:
     """Executions (query layer) and active users, the 7 days ending at ``end`` against the 7 before."""
+    org = as_scope(org)
     this_week, last_week = weeks(end)
     figures = {}
     for label, week in (("this_week", this_week), ("last_week", last_week)):
@@ -103,8 +104,9 @@ def weekly_growth(end: datetime, *, org=ALL_ORGS) -> dict:
     return {**figures, "executions_growth": growth("executions"), "active_users_growth": growth("active_users")}
 
 
-def engagement(end: datetime, *, org=ALL_ORGS) -> dict:
+def engagement(end: datetime, *, org: ScopeLike = ALL_ORGS) -> dict:
     """Users active on at least 3 of the last 7 UTC calendar days ending with ``end``'s day."""
+    org = as_scope(org)
     first_day = (end.astimezone(UTC) - timedelta(days=ENGAGED_OF_DAYS - 1)).replace(hour=0, minute=0, second=0,
                                                                                      microsecond=0)
     days = (_executions(org, Window(first_day, end)).annotate(day=TruncDate("timestamp", tzinfo=UTC))
@@ -117,8 +119,9 @@ def engagement(end: datetime, *, org=ALL_ORGS) -> dict:
             "engagement_since": isoformat(first_day)}
 
 
-def adoption(window: Window, *, org=ALL_ORGS) -> dict:
+def adoption(window: Window, *, org: ScopeLike = ALL_ORGS) -> dict:
     """The body of ``GET skills/adoption``. Growth and engagement are anchored at the window's end."""
+    org = as_scope(org)
     catalogue = _catalogue()
     body = {
         **window.as_dict(),
@@ -127,12 +130,12 @@ def adoption(window: Window, *, org=ALL_ORGS) -> dict:
         "weekly_growth": weekly_growth(window.end, org=org),
         **engagement(window.end, org=org),
     }
-    if org is ALL_ORGS:  # staff over all orgs: each org's rate too (seed 001's "org adoption rates")
+    if org.is_all:  # staff over all orgs: each org's rate too (seed 001's "org adoption rates")
         org_ids = (MetricSeries.objects.filter(name=EXECUTIONS_METRIC, org__isnull=False)
                    .values_list("org_id", flat=True).distinct())
         body["orgs"] = [
             {"org": each.slug, **adoption_rate(window, org=each, catalogue=catalogue),
-             "active_users": _active_users(each, window)}
+             "active_users": _active_users(Scope.of(each), window)}
             for each in Organization.objects.filter(id__in=list(org_ids)).order_by("slug")
         ]
     return body

@@ -17,11 +17,10 @@ from django.db.models import Count, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from analytics.models import SkillExecution, SkillHealthScore, SkillRating
-from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC
+from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC, NEUTRAL_RATING
+from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
 from analytics.platform.windows import Window, isoformat
 from analytics.services import metrics_query as query
-
-ALL_ORGS = query.ALL_ORGS
 
 RECENT = timedelta(days=7)
 BASELINE = timedelta(days=30)  # the 30 days before the recent week
@@ -29,7 +28,9 @@ WEIGHTS = {"success": 0.50, "latency": 0.20, "rating": 0.15, "volume": 0.15}
 SUCCESS_FLOOR = 0.5  # a success rate at or below this scores 0: failing half the time is not "half healthy"
 # Bayesian priors: what a skill with little data is assumed to be until its own data outweighs them.
 SUCCESS_PRIOR_RATE, SUCCESS_PRIOR_WEIGHT = 0.9, 10  # as if 10 earlier executions had succeeded 90% of the time
-RATING_PRIOR_MEAN, RATING_PRIOR_WEIGHT = 3.0, 5  # as if 5 earlier users had rated it 3 stars
+# The rating component: as if 5 earlier users had rated it 3 stars (docs/health-score.md, Rating). Not the
+# rating board's prior of 10 ratings (docs/leaderboards.md): two documented figures, deliberately separate.
+HEALTH_RATING_PRIOR_MEAN, HEALTH_RATING_PRIOR_WEIGHT = NEUTRAL_RATING, 5
 MIN_LATENCY_SAMPLES = 10  # successful executions needed in the recent week and in the baseline
 VOLUME_TARGET = 100  # successful executions in the recent week that earn the full volume score
 
@@ -71,7 +72,7 @@ def _latency_component(recent: query.Stats | None, baseline: query.Stats | None)
 
 
 def _rating_component(total: int, count: int) -> dict:
-    average = (RATING_PRIOR_MEAN * RATING_PRIOR_WEIGHT + total) / (RATING_PRIOR_WEIGHT + count)
+    average = (HEALTH_RATING_PRIOR_MEAN * HEALTH_RATING_PRIOR_WEIGHT + total) / (HEALTH_RATING_PRIOR_WEIGHT + count)
     return {"score": 100 * (average - 1) / 4, "bayesian_average": average, "rating_count": count}
 
 
@@ -94,28 +95,26 @@ def _by_skill(stats: list[query.Stats]) -> dict[str, query.Stats]:
     return {group.tags["skill_id"]: group for group in stats}
 
 
-def _explicit_scores(skill_ids: list[str], org) -> dict[str, SkillHealthScore]:
-    scope = SkillHealthScore.objects.filter(skill_id__in=skill_ids)
-    if org is not ALL_ORGS:
-        scope = scope.filter(org=org)
-    newest = scope.filter(skill_id=OuterRef("skill_id")).order_by("-recorded_at", "-id").values("pk")[:1]
-    return {row.skill_id: row for row in scope.filter(pk=Subquery(newest))}
+def _explicit_scores(skill_ids: list[str], scope: Scope) -> dict[str, SkillHealthScore]:
+    scores = scope.filter(SkillHealthScore.objects.filter(skill_id__in=skill_ids))
+    newest = scores.filter(skill_id=OuterRef("skill_id")).order_by("-recorded_at", "-id").values("pk")[:1]
+    return {row.skill_id: row for row in scores.filter(pk=Subquery(newest))}
 
 
-def _superseded(explicit: SkillHealthScore, org) -> bool:
+def _superseded(explicit: SkillHealthScore, scope: Scope) -> bool:
     """Newer data: an execution or a rating of the skill timed after the explicit score was set."""
     for model, time_field in ((SkillExecution, "timestamp"), (SkillRating, "rated_at")):
         rows = model.objects.filter(skill_id=explicit.skill_id, **{f"{time_field}__gt": explicit.recorded_at})
-        if org is not ALL_ORGS:
-            rows = rows.filter(org=org)
-        if rows.exists():
+        if scope.filter(rows).exists():
             return True
     return False
 
 
-def health_scores(skill_ids: list[str], *, org=ALL_ORGS, now: datetime | None = None) -> dict[str, Health]:
+def health_scores(skill_ids: list[str], *, org: ScopeLike = ALL_ORGS,
+                  now: datetime | None = None) -> dict[str, Health]:
     if not skill_ids:
         return {}
+    org = as_scope(org)
     now = now or timezone.now()
     recent, baseline = _windows(now)
     tags = {"skill_id": skill_ids[0]} if len(skill_ids) == 1 else {}
@@ -130,9 +129,7 @@ def health_scores(skill_ids: list[str], *, org=ALL_ORGS, now: datetime | None = 
     baseline_latency = _by_skill(
         query.grouped_statistics(LATENCY_METRIC, baseline, ["skill_id"], org=org, tags=succeeded)
     )
-    ratings = SkillRating.objects.filter(replaced_at__isnull=True, skill_id__in=skill_ids)
-    if org is not ALL_ORGS:
-        ratings = ratings.filter(org=org)
+    ratings = org.filter(SkillRating.objects.filter(replaced_at__isnull=True, skill_id__in=skill_ids))
     rating_totals = {row["skill_id"]: (row["total"], row["count"]) for row in
                      ratings.values("skill_id").annotate(total=Sum("rating"), count=Count("id")).order_by()}
     explicit_scores = _explicit_scores(skill_ids, org)
@@ -169,5 +166,5 @@ def health_scores(skill_ids: list[str], *, org=ALL_ORGS, now: datetime | None = 
     return results
 
 
-def health_score(skill_id: str, *, org=ALL_ORGS, now: datetime | None = None) -> Health:
+def health_score(skill_id: str, *, org: ScopeLike = ALL_ORGS, now: datetime | None = None) -> Health:
     return health_scores([skill_id], org=org, now=now)[skill_id]

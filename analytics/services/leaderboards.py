@@ -3,6 +3,7 @@
     compute_board(board_type, *, org=ALL_ORGS, now=None, limit=CACHE_SIZE) -> list[dict]   (computed now)
     usage_board(window, *, org=ALL_ORGS, limit=CACHE_SIZE) -> list[dict]                  (any window)
     get_board(board_type, *, org=ALL_ORGS, limit=10, now=None) -> dict    (from the cache; fills it if needed)
+    board_request(board_type, limit, window_fields) -> None  (a reader's request; BoardRequestError names the field)
     compute_leaderboards(now=None) -> dict                              (the job: every org and all orgs)
 
 Every board is a list of ``{"rank", "skill_id", "score", **details}``. Execution
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -25,14 +27,14 @@ from django.utils import timezone
 
 from analytics.models import LeaderboardEntry, MetricSeries, Organization, Skill, SkillExecution, SkillRating
 from analytics.models.leaderboards import BoardType
-from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC
+from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC, NEUTRAL_RATING
+from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
 from analytics.platform.windows import Window, isoformat
 from analytics.services import metrics_query as query
 from analytics.services.skills import execution_counts
 
 logger = logging.getLogger(__name__)
 
-ALL_ORGS = query.ALL_ORGS
 BOARD_TYPES = tuple(BoardType.values)  # usage, rating, most_improved, trending_new
 JOB_INTERVAL = timedelta(minutes=15)  # analytics/schedule.py runs the job this often
 MAX_AGE = 2 * JOB_INTERVAL  # a cached board older than this is stale: one missed run is tolerated
@@ -40,9 +42,11 @@ CACHE_SIZE = 100  # ranks kept per board; also the largest ``limit`` a reader ma
 USAGE_PERIOD = timedelta(days=30)
 WEEK = timedelta(days=7)
 NEW_SKILL_PERIOD = timedelta(days=14)
-# Rating: a Bayesian average, as if RATING_PRIOR_WEIGHT users had rated every skill RATING_PRIOR_MEAN stars.
-RATING_PRIOR_MEAN = 3.0
-RATING_PRIOR_WEIGHT = 10
+# The rating board: a Bayesian average, as if BOARD_RATING_PRIOR_WEIGHT users had rated every skill
+# BOARD_RATING_PRIOR_MEAN stars (docs/leaderboards.md, Top by rating). Not the health score's rating prior
+# of 5 ratings (docs/health-score.md): two documented figures, deliberately separate.
+BOARD_RATING_PRIOR_MEAN = NEUTRAL_RATING
+BOARD_RATING_PRIOR_WEIGHT = 10
 # Most improved: executions needed in each of the two weeks, and successful ones for the latency term.
 MIN_WEEKLY_EXECUTIONS = 20
 MIN_LATENCY_SAMPLES = 10
@@ -51,8 +55,8 @@ GROWTH_BASE_FLOOR = 10
 
 DESCRIPTIONS = {
     BoardType.USAGE: "Executions in the 30 days before computed_at.",
-    BoardType.RATING: f"Bayesian average of current ratings: (C·m + sum) / (C + n) with m = {RATING_PRIOR_MEAN:g} "
-                      f"stars and C = {RATING_PRIOR_WEIGHT} ratings.",
+    BoardType.RATING: "Bayesian average of current ratings: (C·m + sum) / (C + n) with "
+                      f"m = {BOARD_RATING_PRIOR_MEAN:g} stars and C = {BOARD_RATING_PRIOR_WEIGHT} ratings.",
     BoardType.MOST_IMPROVED: "Success rate change in percentage points plus relative p95 latency improvement in "
                              f"percent, this week against last; at least {MIN_WEEKLY_EXECUTIONS} executions in "
                              "each week; only skills that improved.",
@@ -84,24 +88,23 @@ def _ranked(scored: list[tuple[str, float, dict]], limit: int) -> list[dict]:
 # --- The boards ------------------------------------------------------------------------
 
 
-def usage_board(window: Window, *, org=ALL_ORGS, limit: int = CACHE_SIZE) -> list[dict]:
+def usage_board(window: Window, *, org: ScopeLike = ALL_ORGS, limit: int = CACHE_SIZE) -> list[dict]:
     """Most executed skills in the window (executions from the query layer)."""
     counts = execution_counts(window, org=org)
     return _ranked([(skill_id, figures["execution_count"], figures) for skill_id, figures in counts.items()
                     if figures["execution_count"] > 0], limit)
 
 
-def rating_board(*, org=ALL_ORGS, limit: int = CACHE_SIZE) -> list[dict]:
+def rating_board(*, org: ScopeLike = ALL_ORGS, limit: int = CACHE_SIZE) -> list[dict]:
     """Skills with at least one current rating, by Bayesian average (all-time; a user's newest rating counts)."""
-    ratings = SkillRating.objects.filter(replaced_at__isnull=True)
-    if org is not ALL_ORGS:
-        ratings = ratings.filter(org=org)
+    ratings = as_scope(org).filter(SkillRating.objects.filter(replaced_at__isnull=True))
+    prior_mean, prior_weight = BOARD_RATING_PRIOR_MEAN, BOARD_RATING_PRIOR_WEIGHT
     scored = []
     for row in ratings.values("skill_id").annotate(total=Sum("rating"), count=Count("id")).order_by():
         total, count = row["total"], row["count"]
-        score = (RATING_PRIOR_WEIGHT * RATING_PRIOR_MEAN + total) / (RATING_PRIOR_WEIGHT + count)
+        score = (prior_weight * prior_mean + total) / (prior_weight + count)
         scored.append((row["skill_id"], score, {"rating_avg": total / count, "rating_count": count,
-                                                "prior_mean": RATING_PRIOR_MEAN, "prior_weight": RATING_PRIOR_WEIGHT}))
+                                                "prior_mean": prior_mean, "prior_weight": prior_weight}))
     return _ranked(scored, limit)
 
 
@@ -111,7 +114,8 @@ def _successful_p95(window: Window, org) -> dict[str, query.Stats]:
     return {group.tags["skill_id"]: group for group in groups}
 
 
-def most_improved_board(*, org=ALL_ORGS, now: datetime | None = None, limit: int = CACHE_SIZE) -> list[dict]:
+def most_improved_board(*, org: ScopeLike = ALL_ORGS, now: datetime | None = None,
+                        limit: int = CACHE_SIZE) -> list[dict]:
     """Success rate (percentage points) plus p95 latency (percent) improvement, this week against last."""
     now = now or timezone.now()
     this_week, last_week = weeks(now)
@@ -146,7 +150,7 @@ def most_improved_board(*, org=ALL_ORGS, now: datetime | None = None, limit: int
     return _ranked(scored, limit)
 
 
-def first_seen(skill_ids, *, org=ALL_ORGS) -> dict[str, datetime]:
+def first_seen(skill_ids, *, org: ScopeLike = ALL_ORGS) -> dict[str, datetime]:
     """Each skill's earliest recorded execution (in the org).
 
     Read from ``skill_usage``: "when was it first used" is a fact about the rows,
@@ -154,13 +158,12 @@ def first_seen(skill_ids, *, org=ALL_ORGS) -> dict[str, datetime]:
     per skill. Raw executions are kept ANALYTICS_DB_RETENTION_DAYS, so a skill
     unused for longer than that counts as new when it comes back.
     """
-    rows = SkillExecution.objects.filter(skill_id__in=list(skill_ids))
-    if org is not ALL_ORGS:
-        rows = rows.filter(org=org)
+    rows = as_scope(org).filter(SkillExecution.objects.filter(skill_id__in=list(skill_ids)))
     return dict(rows.values("skill_id").annotate(first=Min("timestamp")).order_by().values_list("skill_id", "first"))
 
 
-def trending_new_board(*, org=ALL_ORGS, now: datetime | None = None, limit: int = CACHE_SIZE) -> list[dict]:
+def trending_new_board(*, org: ScopeLike = ALL_ORGS, now: datetime | None = None,
+                       limit: int = CACHE_SIZE) -> list[dict]:
     """Skills first seen in the last 14 days, by growth of executions this week against last."""
     now = now or timezone.now()
     this_week, last_week = weeks(now)
@@ -183,7 +186,7 @@ def trending_new_board(*, org=ALL_ORGS, now: datetime | None = None, limit: int 
     return _ranked(scored, limit)
 
 
-def compute_board(board_type: str, *, org=ALL_ORGS, now: datetime | None = None,
+def compute_board(board_type: str, *, org: ScopeLike = ALL_ORGS, now: datetime | None = None,
                   limit: int = CACHE_SIZE) -> list[dict]:
     now = now or timezone.now()
     if board_type == BoardType.USAGE:
@@ -197,50 +200,83 @@ def compute_board(board_type: str, *, org=ALL_ORGS, now: datetime | None = None,
     raise ValueError(f"type must be one of {', '.join(BOARD_TYPES)}")
 
 
+# --- A reader's request ------------------------------------------------------------------
+
+
+class BoardRequestError(ValueError):
+    """A leaderboard request that cannot be served; ``field`` names the parameter at fault."""
+
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+        super().__init__(f"{field}: {message}")
+
+
+def board_request(board_type: str, limit: int, window_fields: Sequence[str] = ()) -> None:
+    """Check a request for a board (the API's and the client's): a known type, a limit from 1 to CACHE_SIZE,
+    and a window (``window_fields``: the window parameters given) only for the usage board."""
+    if board_type not in BOARD_TYPES:
+        raise BoardRequestError("type", f"Must be one of {', '.join(BOARD_TYPES)}.")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= CACHE_SIZE:
+        raise BoardRequestError("limit", f"Must be an integer from 1 to {CACHE_SIZE}.")
+    if window_fields and board_type != BoardType.USAGE:
+        raise BoardRequestError(window_fields[0],
+                                f"The {board_type} board has a fixed period; only usage takes a window.")
+
+
 # --- The cache -------------------------------------------------------------------------
 
 
-def _cache_rows(org):
-    if org is ALL_ORGS:
-        return LeaderboardEntry.objects.filter(org__isnull=True)
-    return LeaderboardEntry.objects.filter(org=org)
+def cache_org(scope: Scope) -> Organization | None:
+    """The ``org`` of a scope's cached rows: the org itself, or NULL for the board over all orgs.
+
+    No board is kept for PLATFORM alone (boards are about orgs' skill data), so NULL is free for ALL_ORGS.
+    """
+    if scope.is_platform:
+        raise ValueError("Leaderboards are cached per org and for ALL_ORGS, not for PLATFORM.")
+    return None if scope.is_all else scope.org
 
 
-def _entries(board_type: str, org, board: list[dict], computed_at: datetime) -> list[LeaderboardEntry]:
+def _cache_rows(scope: Scope):
+    return LeaderboardEntry.objects.filter(org=cache_org(scope))
+
+
+def _entries(board_type: str, scope: Scope, board: list[dict], computed_at: datetime) -> list[LeaderboardEntry]:
     return [
-        LeaderboardEntry(org=org, metric_type=board_type, rank=row["rank"], skill_id=row["skill_id"],
+        LeaderboardEntry(org=cache_org(scope), metric_type=board_type, rank=row["rank"], skill_id=row["skill_id"],
                          score=row["score"], computed_at=computed_at,
                          details={k: v for k, v in row.items() if k not in ("rank", "skill_id", "score")})
         for row in board
     ]
 
 
-def store_boards(org, boards: dict[str, list[dict]], computed_at: datetime) -> int:
-    """Replace the org's cached boards of these types in one transaction. Returns rows written."""
-    entries = [entry for board_type, board in boards.items() for entry in _entries(board_type, org, board,
+def store_boards(org: ScopeLike, boards: dict[str, list[dict]], computed_at: datetime) -> int:
+    """Replace the scope's cached boards of these types in one transaction. Returns rows written."""
+    scope = as_scope(org)
+    entries = [entry for board_type, board in boards.items() for entry in _entries(board_type, scope, board,
                                                                                     computed_at)]
     with transaction.atomic():
-        _cache_rows(org).filter(metric_type__in=list(boards)).delete()
+        _cache_rows(scope).filter(metric_type__in=list(boards)).delete()
         LeaderboardEntry.objects.bulk_create(entries)
     return len(entries)
 
 
-def cached_board(board_type: str, *, org=ALL_ORGS) -> tuple[datetime | None, list[dict]]:
+def cached_board(board_type: str, *, org: ScopeLike = ALL_ORGS) -> tuple[datetime | None, list[dict]]:
     """(computed_at, rows) of the cached board; (None, []) when there is none."""
-    rows = list(_cache_rows(org).filter(metric_type=board_type).order_by("rank"))
+    rows = list(_cache_rows(as_scope(org)).filter(metric_type=board_type).order_by("rank"))
     if not rows:
         return None, []
     return rows[0].computed_at, [{"rank": row.rank, "skill_id": row.skill_id, "score": row.score, **row.details}
                                  for row in rows]
 
 
-def get_board(board_type: str, *, org=ALL_ORGS, limit: int = 10, now: datetime | None = None) -> dict:
+def get_board(board_type: str, *, org: ScopeLike = ALL_ORGS, limit: int = 10, now: datetime | None = None) -> dict:
     """The cached board, or one computed now (and cached) when it is missing or stale.
 
     An empty board is never stored, so it counts as missing: computing it again is cheap.
     """
     if board_type not in BOARD_TYPES:
         raise ValueError(f"type must be one of {', '.join(BOARD_TYPES)}")
+    org = as_scope(org)
     now = now or timezone.now()
     computed_at, rows = cached_board(board_type, org=org)
     cached = computed_at is not None and now - computed_at <= MAX_AGE
@@ -272,15 +308,15 @@ def compute_leaderboards(now: datetime | None = None) -> dict[str, int]:
     started = time.monotonic()
     orgs = orgs_with_skill_data()
     rows = 0
-    for org in [ALL_ORGS, *orgs]:
-        boards = {board_type: compute_board(board_type, org=org, now=now) for board_type in BOARD_TYPES}
+    for scope in [ALL_ORGS, *(Scope.of(org) for org in orgs)]:
+        boards = {board_type: compute_board(board_type, org=scope, now=now) for board_type in BOARD_TYPES}
         for attempt in (1, 2):
             try:
-                rows += store_boards(org, boards, now)
+                rows += store_boards(scope, boards, now)
                 break
             except IntegrityError:
                 if attempt == 2:  # a reader filled a board between our delete and insert, twice: leave it
-                    logger.warning("compute_leaderboards: %s left as another writer stored it", org or "all orgs")
+                    logger.warning("compute_leaderboards: %s left as another writer stored it", scope)
     # Orgs that no longer have skill data keep no boards.
     stale = LeaderboardEntry.objects.filter(org__isnull=False).exclude(org__in=orgs).delete()[0]
     result = {"orgs": len(orgs), "boards": (len(orgs) + 1) * len(BOARD_TYPES), "rows": rows, "removed": stale}

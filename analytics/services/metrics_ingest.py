@@ -2,8 +2,11 @@
 
     MetricItem                                                    (one event; its annotations are the contract)
     ingest_metric_items(org, items) -> IngestResult               (validated items, one transaction)
-    record_metric(name, value, *, org=None, metric_type="gauge", unit="", tags=None, source="",
+    record_metric(name, value, *, org=PLATFORM, metric_type="gauge", unit="", tags=None, source="",
                   timestamp=None, event_id=None) -> IngestResult   (one event, from Python)
+
+``org`` is where the events are written: an Organization (or its Scope), or PLATFORM
+for rows with no org (requests of staff and anonymous callers). ALL_ORGS cannot be written to.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pydantic_core import PydanticCustomError
 from analytics.models import MetricEvent, MetricSeries, MetricSeriesTag, MetricType, Organization
 from analytics.models.metrics import canonical_tags
 from analytics.platform.contracts import EventId, EventTime, Name, Printable, ResponseContract, Tags, validate_one
+from analytics.platform.scope import PLATFORM, Scope, ScopeLike, as_scope
 from analytics.services.bulk_insert import insert_rows
 from analytics.services.rollups import mark_dirty
 
@@ -73,7 +77,7 @@ class IngestResult(ResponseContract):
 
 
 def _series_for(org: Organization | None, items: list[MetricItem]) -> dict[tuple, MetricSeries]:
-    """The series of every item, creating the missing ones (and their tag rows)."""
+    """The series of every item in ``org`` (None: the platform), creating the missing ones and their tag rows."""
     wanted = {item.series_key: item for item in items}
     earliest: dict[tuple, datetime] = {}
     for item in items:
@@ -114,29 +118,28 @@ def _series_for(org: Organization | None, items: list[MetricItem]) -> dict[tuple
     return found
 
 
-def _stored_event_ids(model, org: Organization | None, ids: list[str]) -> set[str]:
+def _stored_event_ids(model, scope: Scope, ids: list[str]) -> set[str]:
     # One array parameter on PostgreSQL: an IN list of 10,000 values costs more to build than to run.
     if connection.vendor == "postgresql":
-        org_condition = "org_id = %s" if org is not None else "org_id IS NULL"
-        params = [org.pk] if org is not None else []
+        in_scope, params = scope.sql("org_id")
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT event_id FROM {model._meta.db_table} WHERE {org_condition} "
+            cursor.execute(f"SELECT event_id FROM {model._meta.db_table} WHERE {in_scope} "
                            "AND event_id = ANY(%s)", [*params, ids])
             return {row[0] for row in cursor.fetchall()}
     stored = set()
     for start in range(0, len(ids), INSERT_CHUNK):
-        stored.update(model.objects.filter(org=org, event_id__in=ids[start:start + INSERT_CHUNK])
+        stored.update(scope.filter(model.objects.filter(event_id__in=ids[start:start + INSERT_CHUNK]))
                       .values_list("event_id", flat=True))
     return stored
 
 
-def drop_duplicates(model, org: Organization | None, items: list) -> list:
-    """Items whose ``event_id`` the org already stored in ``model`` (one family), or that repeat an id
-    earlier in the batch, are dropped. Shared by every ingest family."""
+def drop_duplicates(model, org: ScopeLike, items: list) -> list:
+    """Items whose ``event_id`` the org (or the platform) already stored in ``model`` (one family), or that
+    repeat an id earlier in the batch, are dropped. Shared by every ingest family."""
     ids = list({item.event_id for item in items if item.event_id is not None})
     if not ids:
         return items
-    stored = _stored_event_ids(model, org, ids)
+    stored = _stored_event_ids(model, as_scope(org), ids)
     fresh, seen = [], set()
     for item in items:
         if item.event_id is not None:
@@ -148,13 +151,15 @@ def drop_duplicates(model, org: Organization | None, items: list) -> list:
 
 
 @transaction.atomic
-def ingest_metric_items(org: Organization | None, items: list[MetricItem]) -> IngestResult:
+def ingest_metric_items(org: ScopeLike, items: list[MetricItem]) -> IngestResult:
+    scope = as_scope(org)
+    owner = scope.owner()  # the org of the written rows; None for PLATFORM (refuses ALL_ORGS)
     if not items:
         return IngestResult(accepted=0, duplicates=0)
-    fresh = drop_duplicates(MetricEvent, org, items)
+    fresh = drop_duplicates(MetricEvent, scope, items)
     if fresh:
-        series = _series_for(org, fresh)
-        org_id = org.pk if org else None
+        series = _series_for(owner, fresh)
+        org_id = scope.org_id
         series_ids = [series[item.series_key].id for item in fresh]
         stored = _insert_events(org_id, [(series_id, org_id, item.timestamp, item.value, item.event_id)
                                          for series_id, item in zip(series_ids, fresh, strict=True)])
@@ -194,7 +199,7 @@ def _update_last_seen(series: dict[tuple, MetricSeries], items: list[MetricItem]
         MetricSeries.objects.bulk_update(changed, ["last_seen", "last_value"])
 
 
-def record_metric(name: str, value: float, *, org: Organization | None = None, metric_type: str = "gauge",
+def record_metric(name: str, value: float, *, org: ScopeLike = PLATFORM, metric_type: str = "gauge",
                   unit: str = "", tags: dict | None = None, source: str = "", timestamp=None,
                   event_id: str | None = None) -> IngestResult:
     """Record one event from Python code; raises ContractError (a ValueError) naming the bad fields."""

@@ -11,7 +11,8 @@ aggregates metric events. Its Python interface is stable:
     aggregate_value(stats, aggregate, window) -> float | None     (one number of a Stats, incl. "rate")
 
 ``window`` is a ``services.windows.Window`` (start and end, both inclusive).
-``org`` is an Organization, or ALL_ORGS (staff and the in-process client).
+``org`` is a ``Scope`` (analytics.platform.scope): ALL_ORGS (staff and the in-process client),
+PLATFORM, or one org; an Organization stands for its own scope.
 ``tags`` is a dict of key → value, ANDed. ``group_by`` is a list of tag keys.
 
 Exact answers are computed in the database: count, sum, avg, min, max in SQL,
@@ -33,11 +34,11 @@ from typing_extensions import TypedDict
 
 from analytics.models import MetricEvent, MetricSeries, MetricType
 from analytics.platform.contracts import ResponseContract, Source
+from analytics.platform.scope import ALL_ORGS, ScopeLike, as_scope
 from analytics.platform.windows import Window
 from analytics.services import rollup_reads
 from analytics.services.sketch import Sketch
 
-ALL_ORGS = None
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 Aggregate = Literal["avg", "sum", "count", "min", "max", "p50", "p95", "p99", "rate"]
 AGGREGATES = list(get_args(Aggregate))
@@ -111,27 +112,22 @@ class MetricInfo(ResponseContract):
 # --- Which series a question is about ------------------------------------------------
 
 
-def matching_series(name: str, *, org=ALL_ORGS, tags: dict | None = None) -> list[tuple[int, dict]]:
+def matching_series(name: str, *, org: ScopeLike = ALL_ORGS, tags: dict | None = None) -> list[tuple[int, dict]]:
     """(id, tags) of the series of ``name`` whose tags include ``tags`` (resolved on indexed tag rows)."""
-    queryset = MetricSeries.objects.filter(name=name)
-    if org is not ALL_ORGS:
-        queryset = queryset.filter(org=org)
+    queryset = as_scope(org).filter(MetricSeries.objects.filter(name=name))
     for key, value in (tags or {}).items():
         queryset = queryset.filter(tag_rows__key=key, tag_rows__value=value)
     return list(queryset.values_list("id", "tags").distinct())
 
 
-def series_ids(name: str, *, org=ALL_ORGS, tags: dict | None = None) -> list[int]:
+def series_ids(name: str, *, org: ScopeLike = ALL_ORGS, tags: dict | None = None) -> list[int]:
     """Ids of the matching series; without tag filters, one plain indexed query (it runs on every question)."""
     if tags:
         return [series_id for series_id, _ in matching_series(name, org=org, tags=tags)]
-    sql = f"SELECT id FROM {MetricSeries._meta.db_table} WHERE name = %s"
-    params = [name]
-    if org is not ALL_ORGS:
-        sql += " AND org_id = %s"
-        params.append(org.pk)
+    in_scope, scope_params = as_scope(org).sql("org_id")
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"SELECT id FROM {MetricSeries._meta.db_table} WHERE name = %s AND {in_scope}",
+                       [name, *scope_params])
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -225,7 +221,8 @@ def _rollup_plan(window: Window, series_ids):
     return segments
 
 
-def statistics(name: str, window: Window, *, org=ALL_ORGS, tags: dict | None = None) -> Stats:
+def statistics(name: str, window: Window, *, org: ScopeLike = ALL_ORGS, tags: dict | None = None) -> Stats:
+    org = as_scope(org)
     ids = series_ids(name, org=org, tags=tags)
     segments = None if (_use_raw_only(window) or not ids) else _rollup_plan(window, ids)
     if segments is None:
@@ -237,12 +234,13 @@ def statistics(name: str, window: Window, *, org=ALL_ORGS, tags: dict | None = N
                  **partial.stats(PERCENTILES.values()))
 
 
-def grouped_statistics(name: str, window: Window, group_by: list[str], *, org=ALL_ORGS,
+def grouped_statistics(name: str, window: Window, group_by: list[str], *, org: ScopeLike = ALL_ORGS,
                        tags: dict | None = None, with_percentiles: bool = True) -> list[GroupStats]:
     """Statistics per distinct combination of the ``group_by`` tag values (a missing tag is null).
 
     ``with_percentiles=False`` skips the costly part when only counts and sums are wanted.
     """
+    org = as_scope(org)
     group_of: dict[int, int] = {}
     group_tags: list[dict] = []
     index_of: dict[tuple, int] = {}
@@ -270,7 +268,7 @@ def grouped_statistics(name: str, window: Window, group_by: list[str], *, org=AL
     return sorted(groups, key=lambda stats: (-stats.count, sorted((k, v or "") for k, v in stats.tags.items())))
 
 
-def grouped_statistics_body(name: str, window: Window, group_by: list[str], *, org=ALL_ORGS,
+def grouped_statistics_body(name: str, window: Window, group_by: list[str], *, org: ScopeLike = ALL_ORGS,
                             tags: dict | None = None) -> GroupedStats:
     """Grouped statistics with the window; ``source`` is "rollup" when any group came from rollups."""
     groups = grouped_statistics(name, window, group_by, org=org, tags=tags)
@@ -302,9 +300,10 @@ def _point_value(values: dict, aggregate: str, seconds: float):
     return values[aggregate]
 
 
-def time_series(name: str, window: Window, *, interval: str = "1h", aggregate: str = "avg", org=ALL_ORGS,
-                tags: dict | None = None) -> TimeSeries:
+def time_series(name: str, window: Window, *, interval: str = "1h", aggregate: str = "avg",
+                org: ScopeLike = ALL_ORGS, tags: dict | None = None) -> TimeSeries:
     """One point per bucket (its start), ``None`` for an empty bucket."""
+    org = as_scope(org)
     if interval not in INTERVALS:
         raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
     if aggregate not in AGGREGATES:
@@ -350,7 +349,7 @@ def _series_from_rollups(name, window, seconds, aggregate, *, org, ids, whole_na
             edges.append(moment)
     found: dict[int, dict] = {}
     if interior:
-        single_row = seconds == tier and ((whole_name and org is not ALL_ORGS) or len(ids) == 1)
+        single_row = seconds == tier and ((whole_name and not org.is_all) or len(ids) == 1)
         percentile = aggregate in PERCENTILES
         rows = rollup_reads.bucket_rows(
             tier, interior[0], interior[-1] + timedelta(seconds=seconds), name=name, org=org, series_ids=ids,
@@ -387,10 +386,9 @@ def _series_from_rollups(name, window, seconds, aggregate, *, org, ids, whole_na
     return found
 
 
-def list_metrics(*, org=ALL_ORGS) -> list[MetricInfo]:
-    queryset = MetricSeries.objects.all() if org is ALL_ORGS else MetricSeries.objects.filter(org=org)
+def list_metrics(*, org: ScopeLike = ALL_ORGS) -> list[MetricInfo]:
     rows = (
-        queryset.values("name", "metric_type", "unit")
+        as_scope(org).filter(MetricSeries.objects.all()).values("name", "metric_type", "unit")
         .annotate(series=Count("id"), last_seen=Max("last_seen"))
         .order_by("name", "metric_type", "unit")
     )

@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from analytics.platform.contracts import ResponseContract
+from analytics.platform.scope import ALL_ORGS, ScopeLike
 from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
 
@@ -28,7 +29,7 @@ class Performance(ResponseContract):
     results: list[EndpointPerformance]
 
 
-def performance_summary(window: Window, *, org=query.ALL_ORGS) -> Performance:
+def performance_summary(window: Window, *, org: ScopeLike = ALL_ORGS) -> Performance:
     """Per endpoint and method: requests, error_rate (share of 5xx answers), p50/p95/p99 in ms."""
     errors: dict[tuple, int] = defaultdict(int)
     for group in query.grouped_statistics(RESPONSE_TIME_METRIC, window, ["endpoint", "method", "status"],

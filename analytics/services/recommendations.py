@@ -32,11 +32,10 @@ from django.db.models import Count, DateTimeField, ExpressionWrapper, F, OuterRe
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from analytics.models import RecommendationLog, Skill, SkillExecution
+from analytics.models import Organization, RecommendationLog, Skill, SkillExecution
+from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
 from analytics.platform.windows import Window
-from analytics.services import metrics_query as query
 
-ALL_ORGS = query.ALL_ORGS
 DEFAULT_WINDOW = timedelta(days=30)  # the history that recommendations are drawn from
 FOLLOW_UP = timedelta(days=7)  # a recommendation is followed by a use of that skill by that user within this
 MAX_LIMIT = 100
@@ -57,12 +56,10 @@ class Recommendation:
         return asdict(self)
 
 
-def _pairs(window: Window, org) -> tuple[str, list]:
+def _pairs(window: Window, scope: Scope) -> tuple[str, list]:
     """SQL of the distinct (org_id, user_id, skill_id) used in the window, and its parameters."""
-    rows = SkillExecution.objects.filter(timestamp__gte=window.start, timestamp__lte=window.end,
-                                         user_id__isnull=False)
-    if org is not ALL_ORGS:
-        rows = rows.filter(org=org)
+    rows = scope.filter(SkillExecution.objects.filter(timestamp__gte=window.start, timestamp__lte=window.end,
+                                                      user_id__isnull=False))
     sql, params = rows.values("org_id", "user_id", "skill_id").distinct().order_by().query.sql_with_params()
     return sql, list(params)
 
@@ -77,10 +74,9 @@ def _score(used_by: int, out_of: int) -> float:
     return used_by / (out_of + 1)
 
 
-def _user_skills(user_id: str, window: Window, org) -> list[str]:
-    rows = SkillExecution.objects.filter(user_id=user_id, timestamp__gte=window.start, timestamp__lte=window.end)
-    if org is not ALL_ORGS:
-        rows = rows.filter(org=org)
+def _user_skills(user_id: str, window: Window, scope: Scope) -> list[str]:
+    rows = scope.filter(SkillExecution.objects.filter(user_id=user_id, timestamp__gte=window.start,
+                                                      timestamp__lte=window.end))
     return sorted(set(rows.values_list("skill_id", flat=True).distinct()))
 
 
@@ -134,21 +130,31 @@ def _by_popularity(window: Window, org) -> list[Recommendation]:
     ]
 
 
-def recommend(user_id: str, window: Window, *, org=ALL_ORGS, limit: int = 10) -> list[Recommendation]:
+def recommend(user_id: str, window: Window, *, org: ScopeLike = ALL_ORGS, limit: int = 10) -> list[Recommendation]:
     """Best first (score, then co-users, then skill id). Popularity only for a user with no history."""
+    org = as_scope(org)
     anchors = _user_skills(user_id, window, org)
     found = _by_co_usage(user_id, anchors, window, org) if anchors else _by_popularity(window, org)
     return sorted(found, key=lambda item: (-item.score, -item.used_by, item.skill_id))[:limit]
 
 
-def serve_recommendations(user_id: str, window: Window, *, org=ALL_ORGS, limit: int = 10,
+def log_org(scope: Scope) -> Organization | None:
+    """The ``org`` of a scope's log rows: the org, or NULL for recommendations drawn from all orgs' data."""
+    if scope.is_platform:
+        raise ValueError("Recommendations are drawn from one org's data or from ALL_ORGS, not from PLATFORM.")
+    return None if scope.is_all else scope.org
+
+
+def serve_recommendations(user_id: str, window: Window, *, org: ScopeLike = ALL_ORGS, limit: int = 10,
                           now: datetime | None = None) -> list[Recommendation]:
     """Recommend and log every recommendation served (``recommendation_log``)."""
+    org = as_scope(org)
     now = now or timezone.now()
     found = recommend(user_id, window, org=org, limit=limit)
+    logged_under = log_org(org)
     RecommendationLog.objects.bulk_create([
-        RecommendationLog(org=org, user_id=user_id, skill_id=item.skill_id, score=item.score, reason=item.reason,
-                          strategy=item.strategy, timestamp=now)
+        RecommendationLog(org=logged_under, user_id=user_id, skill_id=item.skill_id, score=item.score,
+                          reason=item.reason, strategy=item.strategy, timestamp=now)
         for item in found
     ])
     return found
@@ -182,14 +188,14 @@ def _rates(figures: dict) -> dict:
     return {**figures, "effectiveness": figures["followed"] / decided if decided else None}
 
 
-def effectiveness(*, org=ALL_ORGS, now: datetime | None = None) -> dict:
+def effectiveness(*, org: ScopeLike = ALL_ORGS, now: datetime | None = None) -> dict:
     """Share of logged recommendations followed within 7 days, overall and per skill.
 
     Recommendations younger than 7 days and not followed yet are *pending*: they count
     in ``logged`` but not in the share, which is followed / (followed + not followed).
     """
     now = now or timezone.now()
-    rows = RecommendationLog.objects.all() if org is ALL_ORGS else RecommendationLog.objects.filter(org=org)
+    rows = as_scope(org).filter(RecommendationLog.objects.all())
     counted = {
         "logged": Count("id"),
         "followed": Count("id", filter=Q(followed_at__isnull=False)),

@@ -164,10 +164,8 @@ def _rollup_rows(segments: list[Segment], *, name, org, series_ids, by_series: b
         scope = f"series_id IN ({', '.join(['%s'] * len(series_ids))})"
         scope_params = list(series_ids)
     else:
-        scope, scope_params = "series_id IS NULL AND name = %s", [name]
-        if org is not None:
-            scope += " AND org_id = %s"
-            scope_params.append(org.pk)
+        in_org, org_params = org.sql("org_id")  # org: a Scope; name rows are per org (NULL: the platform)
+        scope, scope_params = f"series_id IS NULL AND name = %s AND {in_org}", [name, *org_params]
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {label}, series_id, count, sum, min, max, sketch FROM {MetricRollup._meta.db_table} "
@@ -201,10 +199,8 @@ def bucket_rows(tier: int, start: datetime, end: datetime, *, name, org, series_
     """(bucket epoch, count, sum, min, max, p50, p95, p99[, sketch]) of ``tier`` rows in [start, end)."""
     ops = connection.ops
     if whole_name:
-        scope, params = "series_id IS NULL AND name = %s", [name]
-        if org is not None:
-            scope += " AND org_id = %s"
-            params.append(org.pk)
+        in_org, org_params = org.sql("org_id")  # org: a Scope
+        scope, params = f"series_id IS NULL AND name = %s AND {in_org}", [name, *org_params]
     else:
         scope, params = f"series_id IN ({', '.join(['%s'] * len(series_ids))})", list(series_ids)
     columns = f"{epoch_sql('bucket_start')}, count, sum, min, max, p50, p95, p99"

@@ -57,6 +57,7 @@ from analytics.platform.contracts import (
     Source,
     validate_one,
 )
+from analytics.platform.scope import ALL_ORGS, ScopeLike, as_scope
 from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
 from analytics.services.bulk_insert import insert_rows
@@ -69,7 +70,6 @@ from analytics.services.metrics_ingest import (
     ingest_metric_items,
 )
 
-ALL_ORGS = query.ALL_ORGS
 EXECUTION_COLUMNS = ["skill_id", "org_id", "user_id", "success", "latency_ms", "error_type", "skill_version",
                      "timestamp", "event_id"]
 TrendInterval = Literal["hour", "day"]
@@ -269,14 +269,11 @@ def set_health_score(org: Organization, skill_id: str, score: float, *, source: 
 # --- Reading ---------------------------------------------------------------------------
 
 
-def _scoped(queryset, org):
-    return queryset if org is ALL_ORGS else queryset.filter(org=org)
-
-
-def skill_has_data(skill_id: str, *, org=ALL_ORGS) -> bool:
+def skill_has_data(skill_id: str, *, org: ScopeLike = ALL_ORGS) -> bool:
     """Whether anything was recorded about the skill (in the org)."""
+    scope = as_scope(org)
     return any(
-        _scoped(model.objects.filter(skill_id=skill_id), org).exists()
+        scope.filter(model.objects.filter(skill_id=skill_id)).exists()
         for model in (SkillExecution, SkillRating, SkillInstall, SkillHealthScore)
     )
 
@@ -303,7 +300,7 @@ def _execution_counts(window: Window, org, tags: dict | None = None) -> dict[str
     return dict(counts)
 
 
-def execution_counts(window: Window, *, org=ALL_ORGS) -> dict[str, dict]:
+def execution_counts(window: Window, *, org: ScopeLike = ALL_ORGS) -> dict[str, dict]:
     """Per skill with executions in the window: execution_count, success_count, failure_count, success_rate."""
     return _execution_counts(window, org)
 
@@ -319,9 +316,9 @@ def _execution_figures(window: Window, org, skill_id: str | None = None) -> dict
     return figures
 
 
-def rating_figures(skill_ids=None, *, org=ALL_ORGS) -> dict[str, dict]:
+def rating_figures(skill_ids=None, *, org: ScopeLike = ALL_ORGS) -> dict[str, dict]:
     """All-time current ratings per skill: average and count."""
-    rows = _scoped(SkillRating.objects.filter(replaced_at__isnull=True), org)
+    rows = as_scope(org).filter(SkillRating.objects.filter(replaced_at__isnull=True))
     if skill_ids is not None:
         rows = rows.filter(skill_id__in=skill_ids)
     return {
@@ -330,8 +327,8 @@ def rating_figures(skill_ids=None, *, org=ALL_ORGS) -> dict[str, dict]:
     }
 
 
-def _install_counts(skill_ids=None, *, org=ALL_ORGS) -> dict[str, int]:
-    rows = _scoped(SkillInstall.objects.all(), org)
+def _install_counts(skill_ids=None, *, org: ScopeLike = ALL_ORGS) -> dict[str, int]:
+    rows = as_scope(org).filter(SkillInstall.objects.all())
     if skill_ids is not None:
         rows = rows.filter(skill_id__in=skill_ids)
     return dict(rows.values("skill_id").annotate(count=Count("id")).order_by().values_list("skill_id", "count"))
@@ -397,7 +394,7 @@ def _summaries(skill_ids: list[str], window: Window, org, executions: dict[str, 
     return summaries
 
 
-def skill_summary(skill_id: str, window: Window, *, org=ALL_ORGS) -> SkillSummary | None:
+def skill_summary(skill_id: str, window: Window, *, org: ScopeLike = ALL_ORGS) -> SkillSummary | None:
     """Executions in the window, all-time ratings and installs, and the health score now.
 
     None when nothing was ever recorded about the skill (in the org).
@@ -407,17 +404,19 @@ def skill_summary(skill_id: str, window: Window, *, org=ALL_ORGS) -> SkillSummar
     return _summaries([skill_id], window, org, _execution_figures(window, org, skill_id))[0]
 
 
-def skill_summaries(window: Window, *, org=ALL_ORGS) -> list[SkillSummary]:
+def skill_summaries(window: Window, *, org: ScopeLike = ALL_ORGS) -> list[SkillSummary]:
     """Every skill with executions in the window or ratings or installs, most executed first."""
+    org = as_scope(org)
     executions = _execution_figures(window, org)
     skill_ids = set(executions)
-    skill_ids.update(_scoped(SkillRating.objects.all(), org).values_list("skill_id", flat=True).distinct())
-    skill_ids.update(_scoped(SkillInstall.objects.all(), org).values_list("skill_id", flat=True).distinct())
+    skill_ids.update(org.filter(SkillRating.objects.all()).values_list("skill_id", flat=True).distinct())
+    skill_ids.update(org.filter(SkillInstall.objects.all()).values_list("skill_id", flat=True).distinct())
     summaries = _summaries(sorted(skill_ids), window, org, executions)
     return sorted(summaries, key=lambda summary: -summary.execution_count)
 
 
-def skill_trend(skill_id: str, window: Window, interval: TrendInterval, *, org=ALL_ORGS) -> SkillTrend | None:
+def skill_trend(skill_id: str, window: Window, interval: TrendInterval, *,
+                org: ScopeLike = ALL_ORGS) -> SkillTrend | None:
     """Per hour or day: executions, success rate and p95 latency (ms); empty buckets have 0 and nulls.
 
     None when nothing was ever recorded about the skill (in the org).
@@ -444,7 +443,7 @@ def skill_trend(skill_id: str, window: Window, interval: TrendInterval, *, org=A
                       source=executions.source, points=points)
 
 
-def usage_leaderboard(window: Window, *, org=ALL_ORGS, limit: int = 10) -> list[dict]:
+def usage_leaderboard(window: Window, *, org: ScopeLike = ALL_ORGS, limit: int = 10) -> list[dict]:
     """The most executed skills in the window, computed now (services.leaderboards caches the 30-day board)."""
     counts = _execution_counts(window, org)
     ranked = sorted(counts.items(), key=lambda pair: (-pair[1]["execution_count"], pair[0]))[:limit]
@@ -454,7 +453,7 @@ def usage_leaderboard(window: Window, *, org=ALL_ORGS, limit: int = 10) -> list[
     ]
 
 
-def skill_statistics(skill_ids: list[str], window: Window, *, org=ALL_ORGS) -> dict[str, dict]:
+def skill_statistics(skill_ids: list[str], window: Window, *, org: ScopeLike = ALL_ORGS) -> dict[str, dict]:
     """Counts, success rate and latency per skill over the window, for the given skills (one page of them)."""
     figures = _execution_figures(window, org, skill_ids[0] if len(skill_ids) == 1 else None)
     return {skill_id: figures[skill_id] for skill_id in skill_ids if skill_id in figures}

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from django.utils.module_loading import import_string
 
+from monitoring.models import Service
+
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -41,7 +43,7 @@ class Check:
 
 
 class DatabaseCheck(Check):
-    kind = "database"
+    kind = Service.CheckKind.DATABASE
 
     def validate(self):
         from django.db import connections
@@ -65,7 +67,7 @@ class DatabaseCheck(Check):
 class CacheCheck(Check):
     """A ``redis://`` URL is PINGed; otherwise a Django cache alias is written and read back."""
 
-    kind = "cache"
+    kind = Service.CheckKind.CACHE
 
     def validate(self):
         if self.is_redis_url:
@@ -113,7 +115,7 @@ def _celery_app(broker_url: str):
 
 
 class CeleryBrokerCheck(Check):
-    kind = "celery_broker"
+    kind = Service.CheckKind.CELERY_BROKER
 
     def run(self):
         app = _celery_app(self.target)
@@ -122,7 +124,7 @@ class CeleryBrokerCheck(Check):
 
 
 class CeleryWorkerCheck(Check):
-    kind = "celery_worker"
+    kind = Service.CheckKind.CELERY_WORKER
 
     def run(self):
         app = _celery_app(self.target)
@@ -133,7 +135,7 @@ class CeleryWorkerCheck(Check):
 
 
 class HttpCheck(Check):
-    kind = "http"
+    kind = Service.CheckKind.HTTP
 
     def validate(self):
         parts = urlsplit(self.target)
@@ -163,7 +165,7 @@ class HttpCheck(Check):
 
 
 class TcpCheck(Check):
-    kind = "tcp"
+    kind = Service.CheckKind.TCP
 
     def validate(self):
         self.address()
@@ -185,7 +187,7 @@ class TcpCheck(Check):
 class CustomCheck(Check):
     """Calls the function at the dotted path with the service: it fails by raising or by returning False."""
 
-    kind = "custom"
+    kind = Service.CheckKind.CUSTOM
 
     def validate(self):
         self.function()

@@ -16,7 +16,7 @@ from django.db import close_old_connections, connection, connections
 from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.models import CheckOutcome, HealthCheck, Service
+from monitoring.models import CheckOutcome, HealthCheck, Service, Status
 from monitoring.services.checks import CheckFailed, check_for
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def run_checks(services, now: datetime | None = None) -> list[HealthCheck]:
         outcomes.update(_run_batch(services[first:first + MAX_WORKERS]))
     results = [service.record(outcomes[service.pk], checked_at=now) for service in services]
     for service, result in zip(services, results, strict=True):
-        if result.status != "healthy":
+        if result.status != Status.HEALTHY:
             logger.info("health check %s: %s (%s)", service.name, result.status, result.error or "slow")
     return results
 
@@ -96,7 +96,7 @@ def claim_due_services(now: datetime) -> list[Service]:
 
 def mark_stale_services(now: datetime) -> int:
     """Move services without a recent result to ``unknown`` (recording the transition)."""
-    candidates = Service.objects.exclude(status="unknown")
+    candidates = Service.objects.exclude(status=Status.UNKNOWN)
     return sum(service.mark_unknown_if_stale(now) for service in candidates)
 
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from alerts.models import AlertRule
 from alerts.services.evaluation import evaluate_rules
 from analytics.models import Organization
+from analytics.platform.scope import PLATFORM
 from analytics.services.metrics_ingest import MetricItem, ingest_metric_items
 
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -19,7 +20,9 @@ def org(slug: str = "acme") -> Organization:
 
 
 def record(organization, name: str, value: float, moment: datetime, **tags) -> None:
-    ingest_metric_items(organization, [MetricItem(name, float(value), "gauge", "", "", tags, moment)])
+    """``organization`` None: the platform's own rows (which platform rules read, with every org's)."""
+    scope = PLATFORM if organization is None else organization
+    ingest_metric_items(scope, [MetricItem(name, float(value), "gauge", "", "", tags, moment)])
 
 
 def make_rule(organization=None, **fields) -> AlertRule:

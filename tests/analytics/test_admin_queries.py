@@ -16,6 +16,7 @@ from analytics.models import (
     SkillExecution,
     SkillHealthScore,
 )
+from analytics.platform.scope import PLATFORM
 from analytics.services.metrics_ingest import MetricItem, ingest_metric_items
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +55,7 @@ def test_metric_series_list_counts_events_per_minute_in_one_query(admin_client):
             items = [MetricItem(f"m{index}", 1.0, timestamp=now - timedelta(minutes=minute))
                      for minute in range(index * 6)]  # 6 events/hour per index, and 2 older ones
             items += [MetricItem(f"m{index}", 1.0, timestamp=now - timedelta(hours=2, minutes=m)) for m in (1, 2)]
-            ingest_metric_items(org, items)
+            ingest_metric_items(org or PLATFORM, items)  # None: rows of the platform scope
 
     page = assert_count_does_not_grow(admin_client, "/admin/analytics/metricseries/", add_rows)
     shown = {series.name: series.events_last_hour for series in page.context["cl"].result_list}
@@ -130,6 +131,7 @@ def test_other_lists_do_not_query_per_row(admin_client, url):
         for index in range(first, last):
             org = Organization.objects.create(slug=f"o{index}", name=f"O{index}")
             ApiToken.issue(org, name=f"t{index}")
-            ingest_metric_items(org if index % 2 else None, [MetricItem(f"e{index}", 1.0, timestamp=timezone.now())])
+            ingest_metric_items(org if index % 2 else PLATFORM,
+                                [MetricItem(f"e{index}", 1.0, timestamp=timezone.now())])
 
     assert_count_does_not_grow(admin_client, url, add_rows)

@@ -1,0 +1,245 @@
+"""Schemathesis hooks for tests/integration/test_api_contract.py: cross-field rules OpenAPI cannot state.
+
+Loaded by the schemathesis CLI (``SCHEMATHESIS_HOOKS=tests.integration.schemathesis_hooks``), not by pytest.
+They only *teach the generator*: a case whose query (or body) was generated as schema-valid is adjusted so
+that it also respects the rules below, which API.md fixes but a JSON Schema cannot express (they relate two
+fields, or a field to the clock or to the caller). Negative parts are left alone, no check is disabled, no
+expected status is widened, no operation is skipped. Anything a schema *can* say (a minimum, a maximum, an
+enum, a pattern) belongs in the schema, not here.
+
+Environment (set by the test): ``CONTRACT_ORG_SLUG`` (the token's org), ``ANALYTICS_DB_RETENTION_DAYS``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import schemathesis
+from schemathesis.core import NOT_SET
+from schemathesis.core.parameters import ParameterLocation
+
+# --- Windows (API.md, Conventions: Windows) -----------------------------------------------------------
+#
+# "hours=N or days=N (rolling, ending now), or start= and end=; mixing forms → 400." The three forms are
+# separate optional parameters, so a generator that fills each one independently mixes them most of the time.
+WINDOW_FORMS = (("hours",), ("days",), ("start", "end"))
+WINDOW_PARAMETERS = {name for form in WINDOW_FORMS for name in form}
+# analytics/platform/windows.py MAX_WINDOW: a start/end window spans at most 3660 days. A limit on the
+# *difference* of two parameters: not expressible in OpenAPI.
+MAX_SPAN = timedelta(days=3660)
+
+# --- Time series (API.md, Metrics: GET metrics/{name}/time-series) ------------------------------------
+#
+# One point per bucket, and at most MAX_POINTS of them (analytics/services/metrics_query.py MAX_POINTS; the view
+# answers 400 naming `interval`): a bound on window ÷ interval, two parameters. Not taught for
+# GET skills/{id}/trend, which has the same limit but today answers it with a 500: a server error stays visible
+# until that view rejects it with a 400 like time-series does; then add its path and intervals here.
+MAX_POINTS = 20_000
+# path suffix → (default interval, {interval: seconds})
+POINT_LIMITED: dict[str, tuple[str, dict[str, int]]] = {
+    "/time-series": ("1h", {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400, "1w": 604800}),
+}
+
+# --- Events (API.md, Metrics and Skills: `timestamp`) ---------------------------------------------------
+#
+# "timestamp (optional; now if absent; rejected if more than 5 minutes in the future or older than
+# retention)": a bound relative to the server's clock, which a schema cannot state.
+FUTURE_LIMIT = timedelta(minutes=5)
+SAFETY = timedelta(minutes=1)  # the request reaches the server a little after the hook ran
+
+
+def _present(query: dict, name: str) -> bool:
+    return query.get(name) not in (None, "")
+
+
+def _parse(value) -> datetime | None:
+    """The moment a date-time parameter names, as the server reads it (naive is UTC); None if unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None  # an RFC 3339 form the server cannot read is the server's bug: leave it to fail
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _format(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _focus(case) -> str | None:
+    """The parameter a coverage-phase case is about (its boundary value must stay in the request)."""
+    data = case.meta.phase.data if case.meta is not None else None
+    return getattr(data, "parameter", None)
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < float("inf") else None
+
+
+def _window_span(query: dict, now: datetime) -> timedelta | None:
+    """How long the window of a (taught) query is; None when the server will reject it anyway or it is default."""
+    try:
+        if _present(query, "hours"):
+            hours = _number(query["hours"])
+            return timedelta(hours=hours) if hours is not None else None
+        if _present(query, "days"):
+            days = _number(query["days"])
+            return timedelta(days=days) if days is not None else None
+        if _present(query, "start"):
+            start = _parse(query["start"])
+            end = _parse(query["end"]) if _present(query, "end") else now
+            return end - start if start is not None and end is not None else None
+    except OverflowError:
+        return None
+    return None
+
+
+def teach_points(query: dict, path: str, focus: str | None = None, now: datetime | None = None) -> dict:
+    """Rule 8: window ÷ interval gives at most MAX_POINTS buckets."""
+    limited = next((spec for suffix, spec in POINT_LIMITED.items() if path.endswith(suffix)), None)
+    if limited is None:
+        return query
+    now = now or datetime.now(UTC)
+    span = _window_span(query, now)
+    default, intervals = limited
+    interval = query.get("interval") if _present(query, "interval") else default
+    if span is None or interval not in intervals:
+        return query
+    window = span
+
+    def fits(seconds: int) -> bool:
+        return window.total_seconds() <= (MAX_POINTS - 1) * seconds  # +1: buckets are aligned, the first is partial
+
+    if fits(intervals[interval]):
+        return query
+    query = dict(query)
+    wider = next((name for name, seconds in sorted(intervals.items(), key=lambda kv: kv[1]) if fits(seconds)), None)
+    if focus != "interval" and wider is not None:
+        query["interval"] = wider  # keep the window under test; take the finest interval that fits it
+        return query
+    limit = timedelta(seconds=(MAX_POINTS - 1) * intervals[interval])  # keep the interval; shorten the window
+    if _present(query, "hours"):
+        query["hours"] = str(int(limit.total_seconds() // 3600))
+    elif _present(query, "days"):
+        query["days"] = str(int(limit.total_seconds() // 86400))
+    else:
+        end = (_parse(query["end"]) if _present(query, "end") else None) or now
+        query["start"] = _format(end - limit)
+    return query
+
+
+def teach_window(query: dict, focus: str | None = None, now: datetime | None = None) -> dict:
+    """``query`` with at most one window form, and a start/end pair the server can accept."""
+    if not WINDOW_PARAMETERS & set(query):
+        return query
+    query = dict(query)
+    now = now or datetime.now(UTC)
+    forms = [form for form in WINDOW_FORMS if any(_present(query, name) for name in form)]
+    if len(forms) > 1:
+        # Rule 1: one form only. Keep the form of the parameter under test (coverage phase), else the
+        # first present in the order hours, days, start/end (a pure function of the case: reproducible).
+        keep = next((form for form in forms if focus in form), forms[0])
+        for form in forms:
+            if form is not keep:
+                for name in form:
+                    query.pop(name, None)
+    if not (_present(query, "start") or _present(query, "end")):
+        return query
+    start, end = _parse(query.get("start")), _parse(query.get("end"))
+    if _present(query, "end") and not _present(query, "start"):
+        # Rule 2: "end" needs "start" (the range form is start and end; start alone runs to now).
+        if end is None:
+            return query
+        start = end - timedelta(hours=1) if end > datetime.min.replace(tzinfo=UTC) + timedelta(hours=1) else end
+        query["start"] = _format(start)
+    if start is None or (end is None and _present(query, "end")):
+        return query
+    effective_end = end if end is not None else now
+    if effective_end <= start:
+        # Rule 3: end must be after start (and a lone start must be in the past, since end defaults to now).
+        if end is not None and end < start:
+            query["start"], query["end"] = query["end"], query["start"]
+            start, effective_end = end, start
+        else:
+            try:
+                effective_end = start + timedelta(hours=1)
+            except OverflowError:
+                start, effective_end = start - timedelta(hours=1), start
+                query["start"] = _format(start)
+            query["end"] = _format(effective_end)
+    if effective_end - start > MAX_SPAN:
+        # Rule 4: the span of start..end is at most MAX_SPAN.
+        query["start"] = _format(effective_end - timedelta(days=1))
+    return query
+
+
+# --- Bodies of the ingest endpoints -----------------------------------------------------------------------
+
+
+def _items(body):
+    """The items of a batch body: one object, a JSON array, or {"events": [...]} (API.md, Batches)."""
+    if isinstance(body, list):
+        return [item for item in body if isinstance(item, dict)]
+    if isinstance(body, dict):
+        events = body.get("events")
+        if isinstance(events, list):  # as the server reads it: other keys beside "events" are ignored
+            return [item for item in events if isinstance(item, dict)]
+        return [body]
+    return []
+
+
+def teach_items(body, now: datetime | None = None):
+    """Make every item's ``timestamp`` fall inside the accepted range, and its ``org_id`` the caller's."""
+    now = now or datetime.now(UTC)
+    retention = timedelta(days=int(os.environ.get("ANALYTICS_DB_RETENTION_DAYS", "90")))
+    oldest, newest = now - retention + timedelta(hours=1), now + FUTURE_LIMIT - SAFETY
+    org = os.environ.get("CONTRACT_ORG_SLUG")
+    for index, item in enumerate(_items(body)):
+        if "timestamp" in item:
+            moment = _parse(item["timestamp"])
+            if moment is not None and not oldest <= moment <= newest:
+                # Rule 5: no more than 5 minutes in the future, no older than retention. Spread the replacements
+                # over the last hour, deterministically, so a batch does not collapse onto one moment.
+                item["timestamp"] = _format(now - SAFETY - timedelta(seconds=(index * 37) % 3600))
+        if org and item.get("org_id") not in (None, org):
+            # Rule 6 (API.md, Org): "a body field org_id ... must equal the token's org slug (else 400)". The
+            # caller's identity is not part of the schema, so the schema cannot name the one accepted value.
+            item["org_id"] = org
+    return body
+
+
+def teach_silence(body, now: datetime | None = None):
+    """A silence's ``until`` in the future."""
+    now = now or datetime.now(UTC)
+    if isinstance(body, dict) and "until" in body:
+        until = _parse(body["until"])
+        if until is not None and until <= now + SAFETY:
+            # Rule 7 (API.md, Alerts: POST .../silence {"until"}): a silence ends in the future; a bound relative
+            # to the server's clock. Move it an hour past now (its seconds kept, so values still vary).
+            body["until"] = _format(now + timedelta(hours=1, seconds=until.second))
+    return body
+
+
+def _is_negative(case, location: ParameterLocation) -> bool:
+    meta = case.meta
+    return meta is None or meta.is_negative_at(location)
+
+
+@schemathesis.hook
+def map_case(context, case):
+    """Applied in every phase that generates (coverage, fuzzing, stateful); see the module's docstring."""
+    if isinstance(case.query, dict) and case.query and not _is_negative(case, ParameterLocation.QUERY):
+        taught = teach_points(teach_window(case.query, focus=_focus(case)), case.operation.path, focus=_focus(case))
+        if taught != case.query:
+            case.query = taught
+    if case.method.upper() == "POST" and case.body is not NOT_SET and not _is_negative(case, ParameterLocation.BODY):
+        case.body = teach_items(case.body)
+        if case.operation.path.endswith("/silence"):
+            case.body = teach_silence(case.body)
+    return case
