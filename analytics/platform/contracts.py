@@ -17,7 +17,6 @@ item's index): ``{"errors": {"field": ["message"]}}`` or ``{"errors": [{"index":
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
@@ -53,7 +52,6 @@ MAX_FUTURE = timedelta(minutes=5)
 # Printable, for API.md's "printable" fields: no control characters (C0, DEL, C1), which is also what
 # the schema's `pattern` says, so generated clients and the server agree on every character.
 PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
-_PRINTABLE = re.compile(PRINTABLE)
 # A name: printable, not blank, no leading or trailing whitespace.
 NAME = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
 PATTERN_MESSAGES = {
@@ -164,12 +162,6 @@ def _inline(prop: dict, definitions: dict) -> dict:
 
 
 # --- Field types of the API conventions -----------------------------------------------------
-
-
-def _printable(value: str) -> str:
-    if not _PRINTABLE.match(value):
-        raise PydanticCustomError("printable", "Must contain printable characters only.")
-    return value
 
 
 def Printable(max_length: int, *, description: str = "") -> Any:  # noqa: N802  (used as a type)
