@@ -32,7 +32,6 @@ from analytics.platform.auth import TokenPrincipal
 from analytics.platform.contracts import BoundedInt, OrgQuery, endpoint, error_responses
 from analytics.platform.conventions import OrgScopeMixin
 from analytics.platform.errors import Conflict, field_error
-from analytics.platform.pagination import StandardPagination
 
 MAX_ID = 2**63 - 1  # ids are 64-bit (BigAutoField)
 
@@ -45,23 +44,8 @@ def actor_of(request) -> str:
     return request.user.get_username()
 
 
-class Pagination(StandardPagination):
-    """API.md's pages, with ``next``/``previous`` nullable as OpenAPI 3.1 says it (``type: [string, null]``):
-    DRF's page schema writes 3.0's ``nullable: true``, which 3.1 ignores, so a last page's ``null`` would not
-    match it."""
-
-    def get_paginated_response_schema(self, schema):
-        page = super().get_paginated_response_schema(schema)
-        for link in ("next", "previous"):
-            prop = page["properties"][link]
-            if prop.pop("nullable", False):
-                prop["type"] = [prop["type"], "null"]
-        return page
-
-
 class RuleScope(OrgScopeMixin):
     serializer_class = AlertRuleSerializer
-    pagination_class = Pagination
     filter_backends: list = []
 
     def get_queryset(self):
@@ -130,7 +114,6 @@ class IncidentQuery(OrgQuery):
 
 
 class IncidentScope(OrgScopeMixin):
-    pagination_class = Pagination
     filter_backends: list = []
 
     def get_queryset(self):

@@ -37,6 +37,15 @@ class StandardPagination(PageNumberPagination):
         _positive_int(request.query_params, self.page_query_param)
         return super().paginate_queryset(queryset, request, view)
 
+    def get_paginated_response_schema(self, schema):
+        # DRF writes OpenAPI 3.0's `nullable: true` for next/previous; the schema is 3.1 (`type: [string, null]`).
+        page = super().get_paginated_response_schema(schema)
+        for link in ("next", "previous"):
+            prop = page["properties"][link]
+            if prop.pop("nullable", False):
+                prop["type"] = [prop["type"], "null"]
+        return page
+
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
