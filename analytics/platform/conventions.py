@@ -15,7 +15,6 @@ from analytics.platform.scope import ALL_ORGS, Scope
 from analytics.platform.tenancy import Organization
 from analytics.platform.windows import Window, WindowError
 
-MAX_TAG_FILTERS = 20
 
 
 class OrgScopeMixin:
@@ -80,19 +79,3 @@ def window_from_params(params, default=None) -> Window:
         return Window.resolve(**kwargs)
     except WindowError as error:
         raise field_error(error.field, error.message) from None
-
-
-def tag_filters_from_params(params) -> dict[str, str]:
-    """``?tag=key:value`` (repeatable, ANDed; split on the first colon)."""
-    filters: dict[str, str] = {}
-    values = params.getlist("tag")
-    if len(values) > MAX_TAG_FILTERS:
-        raise field_error("tag", f"At most {MAX_TAG_FILTERS} tag filters.")
-    for value in values:
-        key, colon, tag_value = value.partition(":")
-        if not colon or not key:
-            raise field_error("tag", f"{value!r} must look like key:value.")
-        if key in filters and filters[key] != tag_value:
-            raise field_error("tag", f"Tag {key!r} is filtered on two different values.")
-        filters[key] = tag_value
-    return filters
