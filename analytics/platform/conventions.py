@@ -16,7 +16,6 @@ from analytics.platform.tenancy import Organization
 from analytics.platform.windows import Window, WindowError
 
 
-
 class OrgScopeMixin:
     """Which org a request reads and writes.
 
