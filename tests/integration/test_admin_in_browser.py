@@ -54,6 +54,7 @@ def browser():
 @pytest.mark.django_db(transaction=True)
 def test_ops_pages_render_with_demo_data(browser, live_server, settings, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     settings.DATA_DIR = tmp_path
     call_command("seed_demo", "--days", "3", stderr=StringIO())
@@ -63,7 +64,9 @@ def test_ops_pages_render_with_demo_data(browser, live_server, settings, tmp_pat
     browser.find_element(By.NAME, "username").send_keys("ops")
     browser.find_element(By.NAME, "password").send_keys("a-long-test-password")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    assert "Log out" in browser.page_source or "logout" in browser.page_source
+    # click() returns before the next page has loaded: wait for the login page to be left.
+    WebDriverWait(browser, 30).until(lambda driver: "/admin/login/" not in driver.current_url)
+    assert "logout" in browser.page_source.lower()
 
     save = os.environ.get("TOOLWEAVER_SCREENSHOTS") == "1"
     for path, expected, name in PAGES:
