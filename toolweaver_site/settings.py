@@ -193,7 +193,7 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["analytics.platform.openapi.drop_trailing_slash_twins"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "analytics.platform.openapi.add_conventional_errors",
+        "analytics.platform.openapi.document_conventions",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
     # 3.1: the schemas of the pydantic contracts are JSON Schema 2020-12 (`null` as a type).

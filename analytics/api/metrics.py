@@ -25,10 +25,9 @@ class TimeSeriesQuery(TaggedWindowQuery, OrgQuery):
 
     @model_validator(mode="after")
     def _not_too_many_points(self):
-        points = len(metrics_query.bucket_starts(self.window(), metrics_query.INTERVALS[self.interval]))
-        if points > metrics_query.MAX_POINTS:
-            raise InvalidParameter("interval", f"{points} points: use a longer interval or a shorter window "
-                                               f"(at most {metrics_query.MAX_POINTS} points).")
+        problem = metrics_query.too_many_points(self.window(), metrics_query.INTERVALS[self.interval])
+        if problem:
+            raise InvalidParameter("interval", problem)
         return self
 
 

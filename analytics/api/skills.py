@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from drf_spectacular.utils import OpenApiParameter
-from pydantic import Field
+from pydantic import Field, model_validator
 from rest_framework import exceptions
 
-from analytics.platform.contracts import OrgQuery, WindowQuery, endpoint
+from analytics.platform.contracts import InvalidParameter, OrgQuery, WindowQuery, endpoint
 from analytics.platform.conventions import ApiView
-from analytics.services import skills
+from analytics.platform.windows import Window
+from analytics.services import metrics_query, skills
 from analytics.services.metrics_ingest import IngestResult
 
 TREND_DEFAULT_WINDOWS = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
@@ -24,7 +25,18 @@ class SkillQuery(WindowQuery, OrgQuery):
 
 class SkillTrendQuery(SkillQuery):
     interval: skills.TrendInterval = Field("hour", description="Bucket size. Default window: 24 hours for hour, "
-                                                               "30 days for day.")
+                                                               "30 days for day. At most 20,000 points.")
+
+    def trend_window(self) -> Window:
+        return self.window(TREND_DEFAULT_WINDOWS[self.interval])
+
+    @model_validator(mode="after")
+    def _not_too_many_points(self):
+        seconds = metrics_query.INTERVALS[skills.TREND_INTERVALS[self.interval]]
+        problem = metrics_query.too_many_points(self.trend_window(), seconds)
+        if problem:
+            raise InvalidParameter("interval", problem)
+        return self
 
 
 class SkillExecutionIngestView(ApiView):
@@ -61,8 +73,7 @@ class SkillTrendView(ApiView):
     @endpoint(query=SkillTrendQuery, response=skills.SkillTrend, errors=[404], parameters=[SKILL_ID_PATH],
               summary="Executions, success rate and p95 latency per hour or day")
     def get(self, request, skill_id, query):
-        window = query.window(TREND_DEFAULT_WINDOWS[query.interval])
-        trend = skills.skill_trend(skill_id, window, query.interval, org=self.read_org())
+        trend = skills.skill_trend(skill_id, query.trend_window(), query.interval, org=self.read_org())
         if trend is None:
             raise exceptions.NotFound(f"No data about skill {skill_id!r}.")
         return trend

@@ -46,7 +46,7 @@ from rest_framework.response import Response
 from analytics.platform.errors import BatchInvalid
 from analytics.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from analytics.platform.tenancy import SLUG_PATTERN
-from analytics.platform.windows import MAX_WINDOW, Window, WindowError, parse_time
+from analytics.platform.windows import MAX_WINDOW, MIN_ROLLING, Window, WindowError, parse_time
 
 MAX_FUTURE = timedelta(minutes=5)
 # Printable, for API.md's "printable" fields: no control characters (C0, DEL, C1), which is also what
@@ -97,7 +97,10 @@ class InvalidParameter(Exception):  # noqa: N818  (not a ValueError: pydantic le
 
 
 class Query(RequestContract):
-    """Query parameters. A ``list[...]`` field reads a repeatable parameter; empty values count as absent."""
+    """Query parameters. A ``list[...]`` field reads a repeatable parameter.
+
+    A parameter given empty (``?org=``) is given: it is checked like any other value, as the schema says.
+    """
 
     @classmethod
     def from_request(cls, request, **context) -> Any:
@@ -106,11 +109,10 @@ class Query(RequestContract):
         for name, field in cls.model_fields.items():
             key = field.alias or name
             if _is_list(field.annotation):
-                values = [value for value in params.getlist(key) if value != ""]
-                if values:
-                    data[key] = values
-            elif params.get(key) not in NONE_OR_EMPTY:
-                data[key] = params.get(key)
+                if key in params:
+                    data[key] = params.getlist(key)
+            elif key in params:
+                data[key] = params[key]
         try:
             return cls.model_validate(data, context=context or None)
         except ValidationError as error:
@@ -421,7 +423,7 @@ ERROR_DESCRIPTIONS = {
     400: "Bad input: every bad field is named.",
     401: "No token, or an invalid or revoked one.",
     403: "The token is read-only, or a session user is not staff.",
-    404: "No such object in the caller's org.",
+    404: "No such object in the caller's org (for a list: a page past the last one).",
     409: "The object's state does not allow this.",
     413: "The body is larger than the limit (10 MB).",
     415: "The body is not JSON.",
@@ -531,8 +533,10 @@ class WindowQuery(Query):
 
     default_window: ClassVar[timedelta] = timedelta(hours=24)
 
-    hours: float | None = Field(None, gt=0, le=HOURS_LIMIT, description="Rolling window ending now, in hours.")
-    days: float | None = Field(None, gt=0, le=MAX_WINDOW.days, description="Rolling window ending now, in days.")
+    hours: float | None = Field(None, ge=MIN_ROLLING, le=HOURS_LIMIT, description="Rolling window ending now, "
+                                                                                "in hours.")
+    days: float | None = Field(None, ge=MIN_ROLLING, le=MAX_WINDOW.days, description="Rolling window ending now, "
+                                                                                   "in days.")
     start: datetime | None = Field(None, description="Window start (ISO-8601; naive = UTC). With end, or alone "
                                                     "for a window ending now.")
     end: datetime | None = Field(None, description="Window end (default now). Needs start.")
@@ -560,7 +564,8 @@ def _tag_filter(value: str) -> str:
     return value
 
 
-TagFilter = Annotated[str, AfterValidator(_tag_filter), Field(pattern=r"^[^:]+:")]
+# The Field comes first: a constraint after a validator would be checked but left out of the schema.
+TagFilter = Annotated[str, Field(pattern=r"^[^:]+:"), AfterValidator(_tag_filter)]
 
 
 class TaggedWindowQuery(WindowQuery):

@@ -6,13 +6,15 @@ instead of re-implementing any of this.
 
 from __future__ import annotations
 
+import re
+
 from rest_framework.views import APIView
 
 from analytics.platform.auth import TokenPrincipal
 from analytics.platform.errors import field_error
 from analytics.platform.pagination import StandardPagination
 from analytics.platform.scope import ALL_ORGS, Scope
-from analytics.platform.tenancy import Organization
+from analytics.platform.tenancy import SLUG_PATTERN, Organization
 from analytics.platform.windows import Window, WindowError
 
 
@@ -27,9 +29,16 @@ class OrgScopeMixin:
     def is_staff_request(self) -> bool:
         return not isinstance(self.request.user, TokenPrincipal)
 
-    def _org_from_query(self) -> Organization | None:
+    def _org_param(self) -> str | None:
+        """``?org=``, checked as the schema states it for every caller (a token ignores a valid one)."""
         slug = self.request.query_params.get("org")
-        if not slug:
+        if slug is not None and not re.fullmatch(SLUG_PATTERN, slug):
+            raise field_error("org", "Must be an organisation's slug.")
+        return slug
+
+    def _org_from_query(self) -> Organization | None:
+        slug = self._org_param()
+        if slug is None:
             return None
         org = Organization.objects.filter(slug=slug).first()
         if org is None:
@@ -39,12 +48,14 @@ class OrgScopeMixin:
     def read_org(self) -> Scope:
         """The scope to read: the token's org; for staff, ``?org=`` or else ALL_ORGS."""
         if isinstance(self.request.user, TokenPrincipal):
+            self._org_param()
             return Scope.of(self.request.user.org)
         org = self._org_from_query()
         return ALL_ORGS if org is None else Scope.of(org)
 
     def write_org(self, body_org_id: str | None = None) -> Organization:
         if isinstance(self.request.user, TokenPrincipal):
+            self._org_param()
             org = self.request.user.org
         else:
             org = self._org_from_query()

@@ -47,13 +47,8 @@ class PydanticContract(OpenApiSerializerExtension):
 _WRITE_METHODS = {"post", "put", "patch", "delete"}
 
 
-def add_conventional_errors(result, generator, request, public):
-    """Postprocessing hook: document the error responses the conventions give every operation.
-
-    401 and 403 everywhere (a token is required; a read-only token cannot write; a session must be
-    staff's), 400 where there are query parameters or a body, 404 where there is a path parameter,
-    413 and 415 where there is a body. An operation's own declaration of a status wins.
-    """
+def document_conventions(result, generator, request, public):
+    """Postprocessing hook: what the conventions give every operation, written into the schema."""
     from analytics.platform.contracts import ERROR_DESCRIPTIONS, ErrorDetail, FieldErrors
 
     components = result.setdefault("components", {}).setdefault("schemas", {})
@@ -63,22 +58,50 @@ def add_conventional_errors(result, generator, request, public):
         for method, operation in operations.items():
             if method not in _WRITE_METHODS | {"get"}:
                 continue
-            parameters = operation.get("parameters", [])
-            has_body = "requestBody" in operation
-            codes = {401, 403}
-            if has_body or any(p["in"] == "query" for p in parameters) or method in _WRITE_METHODS:
-                codes.add(400)
-            if any(p["in"] == "path" for p in parameters) or "{" in path:
-                codes.add(404)
-            if has_body:
-                codes |= {413, 415}
-            responses = operation.setdefault("responses", {})
-            for code in sorted(codes):
-                if str(code) in responses:
-                    continue
-                component = "FieldErrors" if code == 400 else "ErrorDetail"
-                responses[str(code)] = {
-                    "description": ERROR_DESCRIPTIONS[code],
-                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
-                }
+            _require_body_unless_empty_is_valid(operation, components)
+            _add_conventional_errors(path, method, operation, ERROR_DESCRIPTIONS)
     return result
+
+
+def _require_body_unless_empty_is_valid(operation: dict, components: dict) -> None:
+    """An empty body is read as ``{}``: the body is optional only if ``{}`` is a valid one.
+
+    drf-spectacular marks a body required only for an object with required fields; a batch (one
+    object, an array or an envelope) has none at its root, yet an empty batch body is a 400.
+    """
+    body = operation.get("requestBody")
+    if body is None or body.get("required"):
+        return
+    for media in body.get("content", {}).values():
+        schema = media.get("schema", {})
+        ref = schema.get("$ref", "")
+        if ref:
+            schema = components.get(ref.rsplit("/", 1)[-1], {})
+        if schema.get("type") != "object" or schema.get("required"):
+            body["required"] = True
+
+
+def _add_conventional_errors(path: str, method: str, operation: dict, descriptions: dict) -> None:
+    """401 and 403 everywhere (a token is required; a read-only token cannot write; a session must be
+    staff's), 400 where there are query parameters or a body, 404 where there is a path parameter or
+    a page (past the last one), 413 and 415 where there is a body. An operation's own declaration of a
+    status wins.
+    """
+    parameters = operation.get("parameters", [])
+    has_body = "requestBody" in operation
+    codes = {401, 403}
+    if has_body or any(p["in"] == "query" for p in parameters) or method in _WRITE_METHODS:
+        codes.add(400)
+    if any(p["in"] == "path" or p["name"] == "page" for p in parameters) or "{" in path:
+        codes.add(404)
+    if has_body:
+        codes |= {413, 415}
+    responses = operation.setdefault("responses", {})
+    for code in sorted(codes):
+        if str(code) in responses:
+            continue
+        component = "FieldErrors" if code == 400 else "ErrorDetail"
+        responses[str(code)] = {
+            "description": descriptions[code],
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
+        }

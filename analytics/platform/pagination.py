@@ -13,7 +13,7 @@ MAX_PAGE_SIZE = 1000
 
 def _positive_int(params, name: str, maximum: int | None = None) -> int | None:
     value = params.get(name)
-    if value in (None, ""):
+    if value is None:
         return None
     try:
         number = int(value)

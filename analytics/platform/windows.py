@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 MAX_WINDOW = timedelta(days=3660)
+# The shortest rolling window, in hours or days: anything shorter rounds to an empty window.
+MIN_ROLLING = 0.001
 
 
 class WindowError(ValueError):
@@ -53,8 +55,8 @@ def _positive_number(field: str, value, limit: float) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise WindowError(field, f"{value!r} is not a number.") from None
-    if not (0 < number <= limit):
-        raise WindowError(field, f"must be greater than 0 and at most {limit:g}.")
+    if not (MIN_ROLLING <= number <= limit):
+        raise WindowError(field, f"must be from {MIN_ROLLING:g} to {limit:g}.")
     return number
 
 
@@ -66,6 +68,10 @@ class Window:
     @property
     def duration(self) -> timedelta:
         return self.end - self.start
+
+    def bucket_count(self, seconds: int) -> int:
+        """How many UTC-aligned buckets of ``seconds`` (multiples since the epoch) cover the window."""
+        return int(self.end.timestamp()) // seconds - int(self.start.timestamp()) // seconds + 1
 
     def as_dict(self) -> dict:
         return {"start": isoformat(self.start), "end": isoformat(self.end)}

@@ -292,6 +292,14 @@ def bucket_starts(window: Window, seconds: int) -> list[datetime]:
     return [datetime.fromtimestamp(moment, UTC) for moment in range(first, last + 1, seconds)]
 
 
+def too_many_points(window: Window, seconds: int) -> str | None:
+    """Why a series of ``seconds`` buckets over the window is refused, or None when it is not."""
+    points = window.bucket_count(seconds)
+    if points > MAX_POINTS:
+        return f"{points} points: use a longer interval or a shorter window (at most {MAX_POINTS} points)."
+    return None
+
+
 def _point_value(values: dict, aggregate: str, seconds: float):
     if not values or not values.get("count"):
         return None
@@ -309,9 +317,10 @@ def time_series(name: str, window: Window, *, interval: str = "1h", aggregate: s
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}")
     seconds = INTERVALS[interval]
+    problem = too_many_points(window, seconds)
+    if problem:
+        raise ValueError(problem)
     starts = bucket_starts(window, seconds)
-    if len(starts) > MAX_POINTS:
-        raise ValueError(f"{len(starts)} points: use a longer interval (at most {MAX_POINTS} points)")
     ids = series_ids(name, org=org, tags=tags)
     found = None if (_use_raw_only(window) or not ids) else _series_from_rollups(
         name, window, seconds, aggregate, org=org, ids=ids, whole_name=not tags, starts=starts)

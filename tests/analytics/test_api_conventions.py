@@ -137,3 +137,55 @@ def test_schema_lists_each_path_once(personas):
     paths = schema["paths"]
     assert "/api/v1/analytics/me" in paths
     assert not [path for path in paths if path.endswith("/") and path.rstrip("/") in paths]
+
+
+@pytest.mark.parametrize(("path", "params", "field"), [
+    ("tokens", {"org": ""}, "org"),
+    ("metrics", {"org": ""}, "org"),
+    ("metrics/cpu/statistics", {"start": ""}, "start"),
+    ("metrics/cpu/statistics", {"hours": ""}, "hours"),
+    ("metrics/cpu/statistics", {"tag": ""}, "tag"),
+    ("metrics", {"page_size": ""}, "page_size"),
+])
+def test_a_parameter_given_empty_is_checked_not_ignored(personas, path, params, field):
+    # The schema says what a value must look like; an empty one does not, so it is a 400, not "absent".
+    for persona in (personas.member, personas.staff):
+        response = persona.get(path, params)
+        assert response.status_code == 400, (persona.name, path, params, response.content)
+        assert field in response.json()["errors"]
+
+
+@pytest.mark.parametrize("hours", ["5e-324", "0.0005"])
+def test_a_rolling_window_too_short_to_be_a_window_is_a_400(personas, hours):
+    response = personas.member.get("metrics/cpu/statistics", {"hours": hours})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"hours": ["Must be at least 0.001."]}
+    assert personas.member.get("metrics/cpu/statistics", {"hours": "0.001"}).status_code == 200
+
+
+def _schema(persona):
+    import yaml
+
+    return yaml.safe_load(persona.get("/api/schema/").content)
+
+
+def test_the_schema_states_the_tag_filter_pattern(personas):
+    parameters = _schema(personas.member)["paths"]["/api/v1/analytics/metrics/{name}/statistics"]["get"]["parameters"]
+    tag = next(p for p in parameters if p["name"] == "tag")
+    assert tag["schema"]["items"]["pattern"] == "^[^:]+:"
+
+
+def test_batch_bodies_are_required_and_optional_bodies_are_not(personas):
+    paths = _schema(personas.member)["paths"]
+    assert paths["/api/v1/analytics/metrics/batch"]["post"]["requestBody"]["required"] is True
+    assert paths["/api/v1/analytics/skills/executions"]["post"]["requestBody"]["required"] is True
+    assert personas.member.post("metrics/batch").status_code == 400
+    partial = paths["/api/v1/analytics/alerts/rules/{id}"]["patch"]["requestBody"]
+    assert not partial.get("required")
+
+
+def test_a_page_past_the_last_is_a_documented_404(personas):
+    response = personas.member.get("tokens", {"page": 99})
+    assert response.status_code == 404
+    operation = _schema(personas.member)["paths"]["/api/v1/analytics/tokens"]["get"]
+    assert "404" in operation["responses"]

@@ -223,6 +223,15 @@ def test_trend_per_day_defaults_to_30_days_and_refuses_other_intervals(personas)
     assert personas.member.get("skills/nothing/trend").status_code == 404
 
 
+def test_a_trend_of_more_than_20000_points_is_a_400_naming_the_interval(personas):
+    personas.member.post("skills/executions", execution(timestamp=ago(hours=1)))
+    response = personas.member.get("skills/parse_json/trend", {"interval": "hour", "days": 1000})
+    assert response.status_code == 400
+    (message,) = response.json()["errors"]["interval"]
+    assert "at most 20000 points" in message
+    assert personas.member.get("skills/parse_json/trend", {"interval": "day", "days": 1000}).status_code == 200
+
+
 def test_executions_carry_the_skill_version_into_the_catalogue(personas):
     personas.member.post("skills/executions", [
         execution(skill_version="1.0", timestamp=ago(hours=2)),

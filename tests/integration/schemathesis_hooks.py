@@ -32,13 +32,13 @@ MAX_SPAN = timedelta(days=3660)
 # --- Time series (API.md, Metrics: GET metrics/{name}/time-series) ------------------------------------
 #
 # One point per bucket, and at most MAX_POINTS of them (analytics/services/metrics_query.py MAX_POINTS; the view
-# answers 400 naming `interval`): a bound on window ÷ interval, two parameters. Not taught for
-# GET skills/{id}/trend, which has the same limit but today answers it with a 500: a server error stays visible
-# until that view rejects it with a 400 like time-series does; then add its path and intervals here.
+# answers 400 naming `interval`): a bound on window ÷ interval, two parameters. GET skills/{id}/trend has the
+# same limit.
 MAX_POINTS = 20_000
 # path suffix → (default interval, {interval: seconds})
 POINT_LIMITED: dict[str, tuple[str, dict[str, int]]] = {
     "/time-series": ("1h", {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400, "1w": 604800}),
+    "/trend": ("hour", {"hour": 3600, "day": 86400}),
 }
 
 # --- Events (API.md, Metrics and Skills: `timestamp`) ---------------------------------------------------
@@ -50,7 +50,7 @@ SAFETY = timedelta(minutes=1)  # the request reaches the server a little after t
 
 
 def _present(query: dict, name: str) -> bool:
-    return query.get(name) not in (None, "")
+    return query.get(name) is not None  # an empty value is a value: the server checks it
 
 
 def _parse(value) -> datetime | None:
