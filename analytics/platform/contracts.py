@@ -214,6 +214,14 @@ EventTime = Annotated[datetime, BeforeValidator(_timestamp), AfterValidator(_wit
     description="When it happened (ISO-8601; naive = UTC; default now). At most 5 minutes ahead, "
                 "no older than the retention period.")]
 
+# The largest magnitude a measured value may have: sums of up to 10^8 of them stay finite (a float
+# overflows past 1.8e308), so statistics over any window are numbers, never infinities.
+MAX_MAGNITUDE = 1e300
+Measurement = Annotated[float, Field(strict=True, ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE, description=(
+    "A finite number, at most 1e300 in magnitude."))]
+Duration = Annotated[float, Field(strict=True, ge=0, le=MAX_MAGNITUDE, description=(
+    "At least 0, at most 1e300."))]
+
 MAX_TAGS = 20
 TagKey = Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE)]
 TagValue = Annotated[str, Field(max_length=256, pattern=PRINTABLE)]

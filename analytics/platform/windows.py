@@ -69,10 +69,6 @@ class Window:
     def duration(self) -> timedelta:
         return self.end - self.start
 
-    def bucket_count(self, seconds: int) -> int:
-        """How many UTC-aligned buckets of ``seconds`` (multiples since the epoch) cover the window."""
-        return int(self.end.timestamp()) // seconds - int(self.start.timestamp()) // seconds + 1
-
     def as_dict(self) -> dict:
         return {"start": isoformat(self.start), "end": isoformat(self.end)}
 

@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Annotated
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -24,7 +23,16 @@ from pydantic_core import PydanticCustomError
 
 from analytics.models import MetricEvent, MetricSeries, MetricSeriesTag, MetricType, Organization
 from analytics.models.metrics import canonical_tags
-from analytics.platform.contracts import EventId, EventTime, Name, Printable, ResponseContract, Tags, validate_one
+from analytics.platform.contracts import (
+    EventId,
+    EventTime,
+    Measurement,
+    Name,
+    Printable,
+    ResponseContract,
+    Tags,
+    validate_one,
+)
 from analytics.platform.scope import PLATFORM, Scope, ScopeLike, as_scope
 from analytics.services.bulk_insert import insert_rows
 from analytics.services.rollups import mark_dirty
@@ -54,7 +62,7 @@ class MetricItem:
     })
 
     metric_name: Name(200, description="Printable; no surrounding spaces.")
-    value: Annotated[float, Field(strict=True, allow_inf_nan=False, description="A finite number.")]
+    value: Measurement
     metric_type: MetricType = MetricType.GAUGE
     unit: Printable(32) = ""
     source: Printable(100) = ""

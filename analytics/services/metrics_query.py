@@ -46,6 +46,19 @@ Interval = Literal["1m", "5m", "15m", "1h", "6h", "1d", "1w"]
 INTERVALS = dict(zip(get_args(Interval), (60, 300, 900, 3600, 21600, 86400, 604800), strict=True))
 STAT_FIELDS = ["count", "sum", "avg", "min", "max", "p50", "p95", "p99"]
 MAX_POINTS = 20_000
+# Buckets are multiples of the interval counted from an origin: the Unix epoch, except for weeks, which
+# start on Mondays 00:00 UTC like ISO weeks (the epoch was a Thursday; 1970-01-05 was the first Monday).
+WEEK_ORIGIN = 4 * 86400
+
+
+def bucket_origin(seconds: int) -> int:
+    return WEEK_ORIGIN if seconds == INTERVALS["1w"] else 0
+
+
+def bucket_of(epoch: int, seconds: int) -> int:
+    """The start (epoch seconds) of the bucket of ``seconds`` holding ``epoch``."""
+    origin = bucket_origin(seconds)
+    return (epoch - origin) // seconds * seconds + origin
 
 
 class Stats(ResponseContract):
@@ -139,9 +152,11 @@ def _is_postgres() -> bool:
 
 
 def _bucket_sql(seconds: int) -> str:
+    """``bucket_of`` in SQL."""
+    origin = bucket_origin(seconds)
     if _is_postgres():
-        return f"(floor(extract(epoch from timestamp) / {seconds}) * {seconds})::bigint"
-    return f"((CAST(strftime('%%s', timestamp) AS INTEGER) / {seconds}) * {seconds})"
+        return f"(floor((extract(epoch from timestamp) - {origin}) / {seconds}) * {seconds} + {origin})::bigint"
+    return f"(((CAST(strftime('%%s', timestamp) AS INTEGER) - {origin}) / {seconds}) * {seconds} + {origin})"
 
 
 def _group_sql(groups: dict[int, int]) -> str:
@@ -286,15 +301,16 @@ def aggregate_value(stats: Stats, aggregate: str, window: Window) -> float | Non
 
 
 def bucket_starts(window: Window, seconds: int) -> list[datetime]:
-    """UTC-aligned bucket starts (multiples of ``seconds`` since the epoch) covering the window."""
-    first = int(window.start.timestamp()) // seconds * seconds
-    last = int(window.end.timestamp()) // seconds * seconds
+    """The starts of the buckets (see ``bucket_of``) covering the window."""
+    first = bucket_of(int(window.start.timestamp()), seconds)
+    last = bucket_of(int(window.end.timestamp()), seconds)
     return [datetime.fromtimestamp(moment, UTC) for moment in range(first, last + 1, seconds)]
 
 
 def too_many_points(window: Window, seconds: int) -> str | None:
     """Why a series of ``seconds`` buckets over the window is refused, or None when it is not."""
-    points = window.bucket_count(seconds)
+    points = (bucket_of(int(window.end.timestamp()), seconds)
+              - bucket_of(int(window.start.timestamp()), seconds)) // seconds + 1
     if points > MAX_POINTS:
         return f"{points} points: use a longer interval or a shorter window (at most {MAX_POINTS} points)."
     return None
@@ -345,7 +361,7 @@ def _series_from_rollups(name, window, seconds, aggregate, *, org, ids, whole_na
     if tier is None:
         return None
     built_from, built_until = (int(moment.timestamp()) for moment in coverage.tiers[tier])
-    dirty = {minute // seconds * seconds for minute in coverage.dirty}
+    dirty = {bucket_of(minute, seconds) for minute in coverage.dirty}
     window_start, window_end = window.start.timestamp(), window.end.timestamp()
     interior, edges = [], []
     for moment in starts:
@@ -367,7 +383,7 @@ def _series_from_rollups(name, window, seconds, aggregate, *, org, ids, whole_na
         interior_set = {int(moment.timestamp()) for moment in interior}
         partials: dict[int, rollup_reads.Partial] = {}
         for row in rows:
-            bucket = row[0] // seconds * seconds
+            bucket = bucket_of(row[0], seconds)
             if bucket not in interior_set:
                 continue
             if single_row:

@@ -49,6 +49,7 @@ from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC, RESERVED_
 from analytics.platform.contracts import (
     PRINTABLE,
     BoundedInt,
+    Duration,
     EventId,
     EventTime,
     OrgId,
@@ -103,7 +104,7 @@ UserId = Annotated[str | None, Field(None, max_length=USER_ID_MAX_LENGTH, patter
 class ExecutionItem:
     skill_id: SkillId
     success: StrictBool
-    latency_ms: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+    latency_ms: Duration
     timestamp: EventTime = field(default_factory=timezone.now)
     user_id: UserId = None
     error_type: Printable(200) = ""

@@ -243,3 +243,26 @@ def test_metric_list(personas):
 def test_metric_names_with_slashes_and_dots_are_addressable(personas):
     personas.member.post("metrics/record", {"metric_name": "queue/orders.depth", "value": 7})
     assert personas.member.get("metrics/queue/orders.depth/statistics").json()["sum"] == 7
+
+
+def test_values_too_large_to_sum_are_refused_and_the_largest_accepted_sum_finitely(personas):
+    # 1.7e308 twice would overflow every sum over the window: such values are a 400 naming `value`.
+    for value, message in ((1.7e308, "Must be at most 1e+300."), (-1e301, "Must be at least -1e+300.")):
+        response = personas.member.post("metrics/record", {"metric_name": "huge", "value": value})
+        assert response.status_code == 400
+        assert response.json()["errors"] == {"value": [message]}
+    assert not MetricEvent.objects.exists()
+
+    personas.member.post("metrics/batch", [{"metric_name": "huge", "value": 1e300}] * 3)
+    stats = personas.member.get("metrics/huge/statistics").json()
+    assert stats["sum"] == pytest.approx(3e300) and stats["max"] == 1e300
+    points = personas.member.get("metrics/huge/time-series", {"aggregate": "sum"}).json()["points"]
+    assert sum(point["value"] or 0 for point in points) == pytest.approx(3e300)
+
+
+def test_the_schema_states_the_value_bounds(personas):
+    import yaml
+
+    schema = yaml.safe_load(personas.member.get("/api/schema/").content)
+    value = schema["components"]["schemas"]["MetricItem"]["properties"]["value"]
+    assert (value["minimum"], value["maximum"]) == (-1e300, 1e300)

@@ -119,12 +119,25 @@ def test_counter_rate_is_per_second(personas):
     assert query.aggregate_value(stats, "rate", Window(start, start + timedelta(minutes=10))) == 0.5
 
 
-def test_weekly_and_daily_buckets_are_utc_multiples_of_the_interval(personas):
+def test_daily_and_6h_buckets_are_utc_multiples_of_the_interval(personas):
     window = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC))
-    for interval, seconds in (("1d", 86400), ("1w", 604800), ("6h", 21600)):
+    for interval, seconds in (("1d", 86400), ("6h", 21600)):
         series = query.time_series("m", window, interval=interval, org=personas.org)
         assert all(int(moment.timestamp()) % seconds == 0 for moment, _ in series.points)
         assert series.points[0][0] <= window.start < series.points[0][0] + timedelta(seconds=seconds)
+
+
+def test_weekly_buckets_are_iso_weeks_starting_on_monday(personas):
+    sunday_night = datetime(2026, 11, 22, 23, 59, tzinfo=UTC)  # a Sunday
+    monday = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+    put(personas.org, "m", [(sunday_night, 1.0), (monday, 5.0), (monday + timedelta(days=6, hours=23), 7.0)])
+    window = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+    series = query.time_series("m", window, interval="1w", aggregate="sum", org=personas.org)
+    assert all(moment.isoweekday() == 1 and moment.time() == datetime.min.time() for moment, _ in series.points)
+    values = dict(series.points)
+    assert values[datetime(2026, 11, 16, tzinfo=UTC)] == 1.0  # the week of Monday 16th ends on Sunday 22nd
+    assert values[monday] == 12.0
+    assert series.points[0][0] == datetime(2026, 10, 26, tzinfo=UTC)  # the Monday before the 1st (a Sunday)
 
 
 def test_list_metrics(personas):

@@ -108,7 +108,7 @@ def test_every_path_agrees_with_the_exact_answer(world, settings):
 def test_time_series_from_rollups_match_exact_buckets(world):
     now = timezone.now()
     cases = [("1h", 3600, timedelta(days=2)), ("1m", 60, timedelta(hours=3)), ("1d", 86400, timedelta(days=3)),
-             ("6h", 21600, timedelta(days=3)), ("15m", 900, timedelta(hours=12))]
+             ("6h", 21600, timedelta(days=3)), ("15m", 900, timedelta(hours=12)), ("1w", 604800, timedelta(days=3))]
     for interval, seconds, span in cases:
         window = Window(now - span, now)
         for aggregate in ("p95", "count", "avg", "max"):
