@@ -78,7 +78,7 @@ class ResponseContract(BaseModel):
     model_config = ConfigDict(from_attributes=True, ser_json_inf_nan="null")
 
     def render(self) -> dict:
-        return self.model_dump(mode="json", by_alias=True)
+        return _tidy(self.model_dump(mode="json", by_alias=True))
 
     def __getitem__(self, field: str):
         """``summary["skill_id"]``: a response reads like the JSON object it renders to."""
@@ -86,6 +86,19 @@ class ResponseContract(BaseModel):
             return getattr(self, field)
         except AttributeError:
             raise KeyError(field) from None
+
+
+def _tidy(value):
+    """Floats below 10^12 written with 12 significant digits, so the binary noise of arithmetic is not
+    printed (``78.53999999999999`` is ``78.54``); no measurement here is more precise than that. Larger
+    values (sums of counters) are written whole, so their integer part stays exact."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}") if abs(value) < 1e12 else value
+    if isinstance(value, dict):
+        return {key: _tidy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_tidy(item) for item in value]
+    return value
 
 
 class InvalidParameter(Exception):  # noqa: N818  (not a ValueError: pydantic lets it through, field intact)

@@ -266,3 +266,15 @@ def test_the_schema_states_the_value_bounds(personas):
     schema = yaml.safe_load(personas.member.get("/api/schema/").content)
     value = schema["components"]["schemas"]["MetricItem"]["properties"]["value"]
     assert (value["minimum"], value["maximum"]) == (-1e300, 1e300)
+
+
+def test_answers_are_written_without_binary_noise(personas):
+    # 0.1 + 0.2 is 0.30000000000000004 in binary floating point; the API writes 0.3 (12 significant digits).
+    personas.member.post("metrics/batch", [{"metric_name": "noise", "value": v} for v in (0.1, 0.2)])
+    body = personas.member.get("metrics/noise/statistics").json()
+    assert 0.1 + 0.2 != 0.3 and body["sum"] == 0.3
+    assert body["avg"] == 0.15
+    # Large sums (counters) keep their integer part exact.
+    personas.member.post("metrics/batch", [{"metric_name": "big", "value": 1234567890123.0, "metric_type": "counter"},
+                                           {"metric_name": "big", "value": 1.0, "metric_type": "counter"}])
+    assert personas.member.get("metrics/big/statistics").json()["sum"] == 1234567890124.0
