@@ -9,8 +9,8 @@ urlpatterns = [
     *api_path("metrics", metrics.MetricListView.as_view(), "metric-list"),
     *api_path("metrics/record", metrics.MetricIngestView.as_view(), "metric-record"),
     *api_path("metrics/batch", metrics.MetricIngestView.as_view(), "metric-batch"),
-    *api_path("metrics/<path:name>/statistics", metrics.MetricStatisticsView.as_view(), "metric-statistics"),
-    *api_path("metrics/<path:name>/time-series", metrics.MetricTimeSeriesView.as_view(), "metric-time-series"),
+    *api_path("metrics/<printable_path:name>/statistics", metrics.MetricStatisticsView.as_view(), "metric-statistics"),
+    *api_path("metrics/<printable_path:name>/time-series", metrics.MetricTimeSeriesView.as_view(), "metric-time-series"),
     *api_path("performance", metrics.PerformanceView.as_view(), "performance"),
     # The fixed words first: they are reserved, never skill ids.
     *api_path("skills/executions", skills.SkillExecutionIngestView.as_view(), "skill-executions"),
@@ -19,6 +19,6 @@ urlpatterns = [
     *api_path("skills/leaderboard", leaderboards.LeaderboardView.as_view(), "skill-leaderboard"),
     *api_path("skills/adoption", leaderboards.AdoptionView.as_view(), "skill-adoption"),
     *api_path("skills/recommendations", leaderboards.RecommendationsView.as_view(), "skill-recommendations"),
-    *api_path("skills/<str:skill_id>", skills.SkillDetailView.as_view(), "skill-detail"),
-    *api_path("skills/<str:skill_id>/trend", skills.SkillTrendView.as_view(), "skill-trend"),
+    *api_path("skills/<printable:skill_id>", skills.SkillDetailView.as_view(), "skill-detail"),
+    *api_path("skills/<printable:skill_id>/trend", skills.SkillTrendView.as_view(), "skill-trend"),
 ]

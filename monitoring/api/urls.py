@@ -3,6 +3,6 @@ from monitoring.api import views
 
 urlpatterns = [
     *api_path("monitoring/health", views.HealthSummaryView.as_view(), "monitoring-health"),
-    *api_path("monitoring/health/<str:service>", views.ServiceHealthView.as_view(), "monitoring-service-health"),
-    *api_path("monitoring/sla/<str:service>", views.ServiceSlaView.as_view(), "monitoring-sla"),
+    *api_path("monitoring/health/<slug_name:service>", views.ServiceHealthView.as_view(), "monitoring-service-health"),
+    *api_path("monitoring/sla/<slug_name:service>", views.ServiceSlaView.as_view(), "monitoring-sla"),
 ]

@@ -189,3 +189,24 @@ def test_a_page_past_the_last_is_a_documented_404(personas):
     assert response.status_code == 404
     operation = _schema(personas.member)["paths"]["/api/v1/analytics/tokens"]["get"]
     assert "404" in operation["responses"]
+
+
+@pytest.mark.parametrize("path", [
+    "metrics/a%00b/statistics", "metrics/a%1fb/time-series", "skills/a%00b", "skills/a%00b/trend",
+    "monitoring/health/a%00b", "monitoring/sla/a%7fb", "alerts/rules/1%00", "tokens/1%00",
+])
+def test_a_control_character_in_a_path_parameter_is_a_json_404(personas, path):
+    # PostgreSQL cannot compare text holding NUL: such a path must never reach a query.
+    response = personas.member.get("/api/v1/analytics/" + path)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_path_parameters_state_their_pattern(personas):
+    paths = _schema(personas.member)["paths"]
+    for path, name in (("/api/v1/analytics/metrics/{name}/statistics", "name"),
+                       ("/api/v1/analytics/monitoring/sla/{service}", "service"),
+                       ("/api/v1/analytics/skills/{skill_id}", "skill_id")):
+        parameter = next(p for p in paths[path]["get"]["parameters"] if p["name"] == name)
+        assert "\\x00-\\x1f" in parameter["schema"]["pattern"] or parameter["schema"]["pattern"].startswith(
+            "^[A-Za-z0-9]"), (path, parameter)
