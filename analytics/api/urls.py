@@ -10,7 +10,8 @@ urlpatterns = [
     *api_path("metrics/record", metrics.MetricIngestView.as_view(), "metric-record"),
     *api_path("metrics/batch", metrics.MetricIngestView.as_view(), "metric-batch"),
     *api_path("metrics/<printable_path:name>/statistics", metrics.MetricStatisticsView.as_view(), "metric-statistics"),
-    *api_path("metrics/<printable_path:name>/time-series", metrics.MetricTimeSeriesView.as_view(), "metric-time-series"),
+    *api_path("metrics/<printable_path:name>/time-series", metrics.MetricTimeSeriesView.as_view(),
+              "metric-time-series"),
     *api_path("performance", metrics.PerformanceView.as_view(), "performance"),
     # The fixed words first: they are reserved, never skill ids.
     *api_path("skills/executions", skills.SkillExecutionIngestView.as_view(), "skill-executions"),
