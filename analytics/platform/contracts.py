@@ -35,6 +35,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     WrapValidator,
     create_model,
     model_validator,
@@ -238,8 +239,14 @@ Duration = Annotated[float, Field(strict=True, ge=0, le=MAX_MAGNITUDE, descripti
 MAX_TAGS = 20
 TagKey = Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE)]
 TagValue = Annotated[str, Field(max_length=256, pattern=PRINTABLE)]
-Tags = Annotated[dict[TagKey, TagValue], Field(
-    max_length=MAX_TAGS, description=f"Up to {MAX_TAGS} tags: key (1-64 characters) → value (≤ 256).")]
+# Written by hand: pydantic states a key pattern as `patternProperties`, which leaves the values of keys
+# outside the pattern unconstrained; `propertyNames` + `additionalProperties` constrain every key and value.
+Tags = Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS), WithJsonSchema({
+    "type": "object", "maxProperties": MAX_TAGS,
+    "propertyNames": {"minLength": 1, "maxLength": 64, "pattern": PRINTABLE},
+    "additionalProperties": {"type": "string", "maxLength": 256, "pattern": PRINTABLE},
+    "description": f"Up to {MAX_TAGS} tags: key (1-64 printable characters) → value (≤ 256).",
+})]
 
 
 def BoundedInt(low: int, high: int, description: str = "", *, strict: bool = True) -> Any:  # noqa: N802
