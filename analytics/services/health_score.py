@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models import Count, Max, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from analytics.models import SkillExecution, SkillHealthScore, SkillRating
@@ -84,11 +84,12 @@ def _volume_component(successes: int) -> dict:
 def _combine(components: dict[str, dict]) -> float:
     present = {name: part for name, part in components.items() if part["score"] is not None}
     total_weight = sum(WEIGHTS[name] for name in present)
+    score = round(sum(WEIGHTS[name] * part["score"] for name, part in present.items()) / total_weight, 1)
     for name, part in components.items():
         part["weight"] = WEIGHTS[name] / total_weight if name in present else 0.0
         if part["score"] is not None:
-            part["score"] = round(part["score"], 2)
-    return round(sum(WEIGHTS[name] * part["score"] for name, part in present.items()) / total_weight, 1)
+            part["score"] = round(part["score"], 2)  # for display only: the score above is rounded once
+    return score
 
 
 def _by_skill(stats: list[query.Stats]) -> dict[str, query.Stats]:
@@ -101,13 +102,21 @@ def _explicit_scores(skill_ids: list[str], scope: Scope) -> dict[str, SkillHealt
     return {row.skill_id: row for row in scores.filter(pk=Subquery(newest))}
 
 
-def _superseded(explicit: SkillHealthScore, scope: Scope) -> bool:
-    """Newer data: an execution or a rating of the skill timed after the explicit score was set."""
+def _superseded(explicit: dict[str, SkillHealthScore], scope: Scope) -> set[str]:
+    """The skills with newer data than their explicit score: an execution or a rating timed after it was set.
+
+    Two queries whatever the number of skills (the admin's list asks for a page of them).
+    """
+    if not explicit:
+        return set()
+    since = min(score.recorded_at for score in explicit.values())
+    newest: dict[str, datetime] = {}
     for model, time_field in ((SkillExecution, "timestamp"), (SkillRating, "rated_at")):
-        rows = model.objects.filter(skill_id=explicit.skill_id, **{f"{time_field}__gt": explicit.recorded_at})
-        if scope.filter(rows).exists():
-            return True
-    return False
+        rows = scope.filter(model.objects.filter(skill_id__in=list(explicit), **{f"{time_field}__gt": since}))
+        for row in rows.values("skill_id").annotate(last=Max(time_field)).order_by():
+            newest[row["skill_id"]] = max(row["last"], newest.get(row["skill_id"], row["last"]))
+    return {skill_id for skill_id, score in explicit.items()
+            if skill_id in newest and newest[skill_id] > score.recorded_at}
 
 
 def health_scores(skill_ids: list[str], *, org: ScopeLike = ALL_ORGS,
@@ -133,6 +142,7 @@ def health_scores(skill_ids: list[str], *, org: ScopeLike = ALL_ORGS,
     rating_totals = {row["skill_id"]: (row["total"], row["count"]) for row in
                      ratings.values("skill_id").annotate(total=Sum("rating"), count=Count("id")).order_by()}
     explicit_scores = _explicit_scores(skill_ids, org)
+    superseded = _superseded(explicit_scores, org)
 
     results = {}
     for skill_id in skill_ids:
@@ -148,7 +158,7 @@ def health_scores(skill_ids: list[str], *, org: ScopeLike = ALL_ORGS,
             }
             computed = _combine(components)
         explicit = explicit_scores.get(skill_id)
-        in_effect = explicit is not None and not _superseded(explicit, org)
+        in_effect = explicit is not None and skill_id not in superseded
         results[skill_id] = Health(
             skill_id=skill_id,
             score=explicit.score if in_effect else computed,

@@ -84,8 +84,6 @@ def test_skill_list_does_not_query_per_row(admin_client, personas):
     assert all("health" in skill.figures for skill in page.context["cl"].result_list)
 
 
-@pytest.mark.xfail(strict=True, reason="health_score._superseded asks two queries per skill with an explicit "
-                                       "score (analytics/services/health_score.py)")
 def test_skill_list_with_explicit_health_scores_does_not_query_per_row(admin_client, personas):
     assert_count_does_not_grow(admin_client, "/admin/analytics/skill/", lambda first, last: add_skill_rows(
         personas.org, first, last, explicit_scores=True))

@@ -127,3 +127,22 @@ def test_the_demo_seeds_30_skills_with_different_behaviours(personas):
     count = SkillExecution.objects.count()
     seed_skills(context)  # idempotent
     assert SkillExecution.objects.count() == count
+
+
+def test_explicit_scores_of_several_skills_are_superseded_each_by_its_own_newer_data(personas):
+    from analytics.services.health_score import health_scores
+    from analytics.services.skills import set_health_score
+
+    now = timezone.now()
+    record_executions(personas.org, [run("early"), run("late"), run("quiet")])
+    set_health_score(personas.org, "early", 10.0, recorded_at=now - timedelta(minutes=30))
+    set_health_score(personas.org, "late", 20.0, recorded_at=now - timedelta(minutes=5))
+    set_health_score(personas.org, "quiet", 30.0, recorded_at=now - timedelta(minutes=30))
+    # Between the two explicit times: newer than early's score, older than late's. Nothing new for quiet.
+    between = now - timedelta(minutes=15)
+    record_executions(personas.org, [
+        ExecutionItem(skill_id=skill, success=True, latency_ms=5.0, timestamp=between) for skill in ("early", "late")])
+    scores = health_scores(["early", "late", "quiet"], org=personas.org)
+    assert [scores[skill].components["explicit"]["in_effect"] for skill in ("early", "late", "quiet")] == [
+        False, True, True]
+    assert scores["late"].score == 20.0 and scores["quiet"].score == 30.0 and scores["early"].score != 10.0
