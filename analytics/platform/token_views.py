@@ -11,11 +11,10 @@ from analytics.platform.tenancy import ApiToken
 
 class ApiTokenSerializer(serializers.ModelSerializer):
     org = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    revoked = serializers.BooleanField(source="is_revoked", read_only=True)
 
     class Meta:
         model = ApiToken
-        fields = ["id", "org", "name", "prefix", "read_only", "created_at", "last_used_at", "revoked", "revoked_at"]
+        fields = ["id", "org", "name", "prefix", "read_only", "created_at", "last_used_at"]
         read_only_fields = fields
 
 
@@ -35,20 +34,21 @@ class WhoAmIView(ApiView):
                       read_only=bool(token and token.read_only), token=token.prefix if token else None)
 
 
-class TokenListView(OrgScopeMixin, ListAPIView):
-    serializer_class = ApiTokenSerializer
+class ActiveTokensMixin(OrgScopeMixin):
+    """The API shows the tokens in use: a revoked one is gone from it (its row stays, shown in the admin)."""
 
     def get_queryset(self):
-        return self.scope(ApiToken.objects.select_related("org"))
+        return self.scope(ApiToken.objects.filter(revoked_at__isnull=True).select_related("org"))
 
 
-class TokenDetailView(OrgScopeMixin, RetrieveDestroyAPIView):
-    """``DELETE`` revokes the token (the row stays, for the record)."""
-
+class TokenListView(ActiveTokensMixin, ListAPIView):
     serializer_class = ApiTokenSerializer
 
-    def get_queryset(self):
-        return self.scope(ApiToken.objects.select_related("org"))
+
+class TokenDetailView(ActiveTokensMixin, RetrieveDestroyAPIView):
+    """``DELETE`` revokes the token: afterwards it answers 404 here, and cannot authenticate."""
+
+    serializer_class = ApiTokenSerializer
 
     def perform_destroy(self, instance):
         instance.revoke()

@@ -102,6 +102,10 @@ def test_a_writing_token_revokes_its_own_orgs_token(personas):
     assert response.status_code == 204
     assert ApiToken.objects.get(pk=personas.reader.token.pk).is_revoked
     assert personas.reader.get("me").status_code == 401
+    # Gone from the API (a deleted resource answers 404), kept in the database for the record.
+    assert personas.member.get(f"tokens/{personas.reader.token.pk}").status_code == 404
+    assert personas.member.delete(f"tokens/{personas.reader.token.pk}").status_code == 404
+    assert personas.member.get("tokens").json()["count"] == 1
 
 
 @pytest.mark.parametrize("path", ["me", "me/", "tokens", "tokens/"])
