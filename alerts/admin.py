@@ -1,27 +1,37 @@
-"""The ops workflow: rules with their state, incidents most severe and newest first, and the actions
-acknowledge, resolve (with a note) and silence (until a time), each through ``alerts.services.incidents``."""
+"""The ops workflow: rules with their state (and a warning when what they watch was never recorded);
+incidents unresolved first (open, acknowledged, silenced), most severe and newest first within, resolved
+ones behind the status filter; and the steps acknowledge, silence (until a time) and resolve, each with a
+note, from the incident's own page or as a bulk action, each through ``alerts.services.incidents``."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, Count, IntegerField, Q, Value, When
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from alerts.models import (
+    ALLOWED_MOVES,
+    SEVERITY_RANK,
     AlertIncident,
     AlertRule,
     AlertRuleGroupState,
     IllegalTransition,
     IncidentEvent,
+    IncidentStatus,
     Silence,
 )
 from alerts.services import incidents
-from alerts.services.rules import delete_rule, rule_changed
+from alerts.services.rules import delete_rule, rule_changed, rule_warnings
 from analytics.platform.admin import ReadOnlyAdmin
 
 COLOURS = {
@@ -135,6 +145,8 @@ class AlertRuleAdmin(admin.ModelAdmin):
         resolved = rule_changed(obj, previous, actor=request.user.get_username())
         if resolved:
             self.message_user(request, f"{resolved} incident(s) of the old definition resolved.")
+        for warning in rule_warnings(obj):
+            self.message_user(request, f"Saved, but {warning}.", messages.WARNING)
 
     def delete_model(self, request, obj):
         delete_rule(obj, actor=request.user.get_username())
@@ -146,9 +158,21 @@ class AlertRuleAdmin(admin.ModelAdmin):
 
 # --- Incidents ----------------------------------------------------------------------------------
 
+# The list's order, as expressions rather than annotations: the admin reuses an admin's ordering for every
+# select of that model on other pages (an incident event's or a silence's "incident"), where an annotation
+# of this admin's queryset is not there.
+STATUS_ORDER = [IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED, IncidentStatus.SILENCED, IncidentStatus.RESOLVED]
+STATUS_RANK = Case(*[When(status=status, then=Value(rank)) for rank, status in enumerate(STATUS_ORDER)],
+                   default=Value(len(STATUS_ORDER)), output_field=IntegerField())
+SEVERITY_RANK_EXPRESSION = Case(*[When(severity=name, then=Value(rank)) for name, rank in SEVERITY_RANK.items()],
+                                default=Value(0), output_field=IntegerField())
+# The evaluator's moves, each measured (a missing value is "no data"); other rows are steps of a person,
+# a silence's end or a rule's error, which measure nothing.
+MEASURED_KINDS = {"pending", "recovered", "firing", "keep_firing", "breaching", "resolved"}
+
 
 class NoteForm(forms.Form):
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
 
 
 class SilenceForm(NoteForm):
@@ -163,39 +187,147 @@ class SilenceForm(NoteForm):
         return until
 
 
+@dataclass(frozen=True)
+class ManualStep:
+    """A person's step on an incident: its form, the status it leads to, and the service function doing it."""
+
+    title: str
+    to_status: str
+    form_class: type[forms.Form]
+    perform: Callable[[int, dict, str], AlertIncident]
+
+
+STEPS = {
+    "acknowledge": ManualStep("Acknowledge", IncidentStatus.ACKNOWLEDGED, NoteForm,
+                              lambda pk, data, actor: incidents.acknowledge(pk, actor=actor, note=data["note"])),
+    "silence": ManualStep("Silence", IncidentStatus.SILENCED, SilenceForm,
+                          lambda pk, data, actor: incidents.silence(pk, until=data["until"], actor=actor,
+                                                                    note=data["note"])),
+    "resolve": ManualStep("Resolve", IncidentStatus.RESOLVED, NoteForm,
+                          lambda pk, data, actor: incidents.resolve(pk, actor=actor, note=data["note"])),
+}
+
+
+def allowed_steps(incident: AlertIncident) -> list[str]:
+    return [name for name, step in STEPS.items() if step.to_status in ALLOWED_MOVES[incident.status]]
+
+
+def describe_event(event: IncidentEvent) -> str:
+    """What happened, in words: "acknowledged by ops: looking", "resolved by the evaluator: condition cleared"."""
+    text = event.kind
+    if event.actor:
+        text += f" by {event.actor}"
+    elif event.kind == IncidentStatus.RESOLVED:
+        text += " by the evaluator"
+    return f"{text}: {event.note}" if event.note else text
+
+
+def event_value(event: IncidentEvent) -> str:
+    if event.value is None and (event.actor or event.kind not in MEASURED_KINDS):
+        return "–"
+    return number(event.value)
+
+
+class IncidentStatusFilter(admin.SimpleListFilter):
+    """Unresolved incidents by default; resolved ones, one status, or all of them on request."""
+
+    title = "status"
+    parameter_name = "status"
+    DEFAULT = "unresolved"
+
+    def lookups(self, request, model_admin):
+        return [(self.DEFAULT, "Unresolved"), *[(s.value, s.label) for s in STATUS_ORDER], ("all", "All")]
+
+    def value(self):
+        return super().value() or self.DEFAULT
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "all":
+            return queryset
+        if value in IncidentStatus.values:
+            return queryset.filter(status=value)
+        return queryset.unresolved()
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": (changelist.get_query_string(remove=[self.parameter_name]) if lookup == self.DEFAULT
+                                 else changelist.get_query_string({self.parameter_name: lookup})),
+                "display": title,
+            }
+
+
 @admin.register(AlertIncident)
 class AlertIncidentAdmin(admin.ModelAdmin):
     list_display = ["id", "rule_name", "group_display", "status_display", "severity_display", "value_vs_threshold",
                     "triggered_at", "acknowledged_at", "resolved_at", "silenced_until"]
     list_display_links = ["id", "rule_name"]
-    list_filter = ["status", "severity", "org", "rule_name"]
+    list_filter = [IncidentStatusFilter, "severity", "org", "rule_name"]
     search_fields = ["rule_name", "group_key", "notes"]
     actions = ["acknowledge_incidents", "resolve_incidents", "silence_incidents"]
     fields = ["rule", "rule_name", "org", "group", "status_display", "severity_display", "condition",
               "value_vs_threshold", "triggered_at", "acknowledged_at", "acknowledged_by", "resolved_at",
               "resolved_by", "silenced_until", "notes", "timeline"]
     readonly_fields = fields
-
-    def get_queryset(self, request):
-        # Most severe first, then newest (a click on a column header still wins). Not super(): it orders
-        # by get_ordering() before the rank it names is annotated.
-        return AlertIncident.objects.most_urgent_first()
+    change_form_template = "admin/alerts/alertincident/change_form.html"
 
     def get_ordering(self, request):
-        return ["-severity_rank", "-triggered_at", "-id"]
+        # Open, then acknowledged, then silenced (resolved last, when the filter shows them); most severe
+        # first within; then newest. A click on a column header still wins.
+        return [STATUS_RANK.asc(), SEVERITY_RANK_EXPRESSION.desc(), "-triggered_at", "-id"]
 
     def has_add_permission(self, request):
         return False
+
+    def get_urls(self):
+        steps = [path(f"<path:object_id>/{step}/", self.admin_site.admin_view(self.step_view), {"step": step},
+                      name=f"alerts_alertincident_{step}") for step in STEPS]
+        return steps + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Every field is read-only: the page's buttons are the steps its status allows, not "Save".
+        extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False}
+        incident = self.get_object(request, object_id)
+        if incident is not None and self.has_change_permission(request, incident):
+            extra_context["step_forms"] = [
+                (reverse(f"admin:alerts_alertincident_{name}", args=[incident.pk]), STEPS[name].title,
+                 STEPS[name].form_class(prefix=name)) for name in allowed_steps(incident)]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def step_view(self, request, object_id, step):
+        """One person's step on one incident, from the buttons of its page: done, or refused with a message."""
+        incident = self.get_object(request, object_id)
+        if incident is None:
+            raise Http404
+        if not self.has_change_permission(request, incident):
+            raise PermissionDenied
+        manual = STEPS[step]
+        change_page = reverse("admin:alerts_alertincident_change", args=[incident.pk])
+        form = manual.form_class(request.POST or None, prefix=step)
+        if request.method == "POST" and form.is_valid():
+            try:
+                manual.perform(incident.pk, form.cleaned_data, request.user.get_username())
+            except (IllegalTransition, incidents.InvalidSilence) as error:
+                self.message_user(request, str(error), messages.WARNING)
+            else:
+                self.message_user(request, f"{manual.title}: {incident}.", messages.SUCCESS)
+            return HttpResponseRedirect(change_page)
+        context = {**self.admin_site.each_context(request), "title": f"{manual.title} {incident}", "form": form,
+                   "incident": incident, "opts": self.model._meta, "change_page": change_page,
+                   "submit": manual.title}
+        return TemplateResponse(request, "admin/alerts/alertincident/step.html", context)
 
     @admin.display(description="group")
     def group_display(self, obj):
         return ", ".join(f"{k}={v}" for k, v in sorted(obj.group.items())) or "–"
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description="status", ordering=STATUS_RANK)
     def status_display(self, obj):
         return coloured(obj.status)
 
-    @admin.display(description="severity", ordering="severity_rank")
+    @admin.display(description="severity", ordering=SEVERITY_RANK_EXPRESSION)
     def severity_display(self, obj):
         return severity_badge(obj.severity)
 
@@ -206,37 +338,38 @@ class AlertIncidentAdmin(admin.ModelAdmin):
     @admin.display(description="timeline")
     def timeline(self, obj):
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((when(e.at), e.kind, f"{e.from_status or '–'} → {e.to_status or '–'}", number(e.value),
-              "–" if e.threshold is None else f"{e.threshold:g}", e.actor or "evaluator", e.note)
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((when(e.at), describe_event(e), f"{e.from_status or '–'} → {e.to_status or '–'}",
+              event_value(e), "–" if e.threshold is None else f"{e.threshold:g}")
              for e in obj.events.order_by("at", "id")[:TIMELINE_ROWS]),
         )
         return format_html(
-            "<table><thead><tr><th>at</th><th>what</th><th>status</th><th>value</th><th>threshold</th>"
-            "<th>who</th><th>note</th></tr></thead><tbody>{}</tbody></table>", rows,
+            "<table><thead><tr><th>at</th><th>what happened</th><th>status</th><th>value</th>"
+            "<th>threshold</th></tr></thead><tbody>{}</tbody></table>", rows,
         )
 
-    def _run_action(self, request, queryset, *, title, form_class, perform):
-        """Show the form (note, until) for the chosen incidents; on submit, act on each and report."""
+    def _run_action(self, request, queryset, step):
+        """Show the step's form (note, until) for the chosen incidents; on submit, act on each and report."""
+        manual = STEPS[step]
         if "apply" in request.POST:
-            form = form_class(request.POST)
+            form = manual.form_class(request.POST)
             if form.is_valid():
                 done, refused = 0, []
                 for incident in queryset:
                     try:
-                        perform(incident, form.cleaned_data, request.user.get_username())
+                        manual.perform(incident.pk, form.cleaned_data, request.user.get_username())
                         done += 1
                     except (IllegalTransition, incidents.InvalidSilence) as error:
                         refused.append(str(error))
                 if done:
-                    self.message_user(request, f"{title}: {done} incident(s).", messages.SUCCESS)
+                    self.message_user(request, f"{manual.title}: {done} incident(s).", messages.SUCCESS)
                 for reason in refused:
                     self.message_user(request, reason, messages.WARNING)
                 return None
         else:
-            form = form_class()
+            form = manual.form_class()
         context = {
-            **self.admin_site.each_context(request), "title": title, "form": form, "incidents": queryset,
+            **self.admin_site.each_context(request), "title": manual.title, "form": form, "incidents": queryset,
             "action": request.POST.get("action"), "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
@@ -244,25 +377,15 @@ class AlertIncidentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Acknowledge selected incidents")
     def acknowledge_incidents(self, request, queryset):
-        return self._run_action(
-            request, queryset, title="Acknowledge", form_class=NoteForm,
-            perform=lambda i, data, actor: incidents.acknowledge(i.pk, actor=actor, note=data["note"]),
-        )
+        return self._run_action(request, queryset, "acknowledge")
 
     @admin.action(description="Resolve selected incidents (with a note)")
     def resolve_incidents(self, request, queryset):
-        return self._run_action(
-            request, queryset, title="Resolve", form_class=NoteForm,
-            perform=lambda i, data, actor: incidents.resolve(i.pk, actor=actor, note=data["note"]),
-        )
+        return self._run_action(request, queryset, "resolve")
 
     @admin.action(description="Silence selected incidents (until a time)")
     def silence_incidents(self, request, queryset):
-        return self._run_action(
-            request, queryset, title="Silence", form_class=SilenceForm,
-            perform=lambda i, data, actor: incidents.silence(i.pk, until=data["until"], actor=actor,
-                                                            note=data["note"]),
-        )
+        return self._run_action(request, queryset, "silence")
 
 
 @admin.register(IncidentEvent)

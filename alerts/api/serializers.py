@@ -41,7 +41,9 @@ from alerts.models import (
     Severity,
     rule_problems,
 )
+from alerts.services.rules import rule_warnings
 from analytics.platform.contracts import NAME, PATTERN_MESSAGES, PRINTABLE, RequestContract
+from analytics.platform.errors import Conflict
 from analytics.platform.windows import WindowError, parse_time
 
 TEXT_MAX = 10_000  # a rule's description, an action's note
@@ -242,6 +244,9 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         # The field's own pattern (the metric ingest's, stated in the schema) is the API's rule for metric
         # names; rule_problems' str.isprintable() is Python's notion, which JSON Schema cannot state.
         problems.pop("metric_name", None)
+        if problems:
+            raise serializers.ValidationError(problems)
+        # Well-formed, but the name is taken: a conflict with what is stored (409), not bad input (400).
         org = self.context.get("org", self.instance.org if self.instance is not None else None)
         name = attrs.get("name")
         if name is not None:
@@ -249,10 +254,28 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             if self.instance is not None:
                 same_name = same_name.exclude(pk=self.instance.pk)
             if same_name.exists():
-                problems.setdefault("name", []).append("This org already has a rule with this name.")
-        if problems:
-            raise serializers.ValidationError(problems)
+                raise DuplicateRuleName()
         return attrs
+
+
+class DuplicateRuleName(Conflict):
+    default_detail = "This org already has a rule with this name."
+    default_code = "duplicate_name"
+
+
+class SavedAlertRuleSerializer(AlertRuleSerializer):
+    """The answer to a create or a change: the rule, and what is odd about it though accepted."""
+
+    warnings = serializers.SerializerMethodField(
+        help_text="Accepted, but worth a look: e.g. no samples of the metric have been recorded yet, so with "
+                  "no_data: ok the rule cannot fire. Empty when nothing is odd.")
+
+    class Meta(AlertRuleSerializer.Meta):
+        fields = [*AlertRuleSerializer.Meta.fields, "warnings"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_warnings(self, rule: AlertRule) -> list[str]:
+        return rule_warnings(rule)
 
 
 def built_in_source_rules(*, patched: bool) -> list[dict]:

@@ -3,8 +3,10 @@
 A token sees and writes its org's rules and incidents only; the platform rules (org null, like the
 default "service unhealthy") and their incidents are visible to staff only. Another org's object: 404.
 
-Rules are a model form (``AlertRuleSerializer``); the incident list's filters (``IncidentQuery``) and the
-actions' bodies (``IncidentNote``, ``IncidentSilence``) are pydantic contracts, each declared once.
+Rules are a model form (``AlertRuleSerializer``); a create or change answers the rule with its
+``warnings`` (``SavedAlertRuleSerializer``), and a name the org already uses is a 409. The incident list's
+filters (``IncidentQuery``) and the actions' bodies (``IncidentNote``, ``IncidentSilence``) are pydantic
+contracts, each declared once.
 """
 
 from __future__ import annotations
@@ -13,23 +15,25 @@ import copy
 from typing import Literal
 
 from django.db import IntegrityError, transaction
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from pydantic import Field
-from rest_framework import generics
+from rest_framework import generics, status
 from rest_framework.response import Response
 
 from alerts.api.serializers import (
     AlertRuleSerializer,
+    DuplicateRuleName,
     IncidentDetailSerializer,
     IncidentNote,
     IncidentSerializer,
     IncidentSilence,
+    SavedAlertRuleSerializer,
 )
 from alerts.models import AlertIncident, AlertRule, IllegalTransition, IncidentStatus, Severity
 from alerts.services import incidents
 from alerts.services.rules import delete_rule, rule_changed
 from analytics.platform.auth import TokenPrincipal
-from analytics.platform.contracts import BoundedInt, OrgQuery, endpoint, error_responses
+from analytics.platform.contracts import BoundedInt, ErrorDetail, OrgQuery, endpoint, error_responses
 from analytics.platform.conventions import OrgScopeMixin
 from analytics.platform.errors import Conflict, field_error
 
@@ -44,6 +48,11 @@ def actor_of(request) -> str:
     return request.user.get_username()
 
 
+SAVED_DESCRIPTION = ("The answer carries `warnings`: what is odd about the rule though accepted (e.g. no samples "
+                     "of its metric have been recorded yet). A name the org already uses answers 409.")
+DUPLICATE_NAME = OpenApiResponse(response=ErrorDetail, description="The org already has a rule with this name.")
+
+
 class RuleScope(OrgScopeMixin):
     serializer_class = AlertRuleSerializer
     filter_backends: list = []
@@ -51,13 +60,20 @@ class RuleScope(OrgScopeMixin):
     def get_queryset(self):
         return self.scope(AlertRule.objects.select_related("org").prefetch_related("group_states")).order_by("id")
 
+    def saved(self, rule: AlertRule, status_code: int) -> Response:
+        rule._prefetched_objects_cache = {}  # a change may have forgotten its group states (as DRF's update does)
+        return Response(SavedAlertRuleSerializer(rule, context=self.get_serializer_context()).data,
+                        status=status_code)
+
 
 @extend_schema_view(
     get=extend_schema(summary="Alert rules of the caller's org (staff: all, or ?org=)",
                       parameters=OrgQuery.openapi_parameters(),
                       responses={200: AlertRuleSerializer(many=True), **error_responses([400, 404])}),
     post=extend_schema(summary="Create an alert rule", parameters=OrgQuery.openapi_parameters(),
-                       responses={201: AlertRuleSerializer, **error_responses([400, 413, 415])}),
+                       description=SAVED_DESCRIPTION,
+                       responses={201: SavedAlertRuleSerializer, **error_responses([400, 413, 415]),
+                                  409: DUPLICATE_NAME}),
 )
 class AlertRuleListView(RuleScope, generics.ListCreateAPIView):
     """A token lists and creates its org's rules; staff name the org to create in with ``?org=``."""
@@ -73,18 +89,22 @@ class AlertRuleListView(RuleScope, generics.ListCreateAPIView):
             context["org"] = self.write_org(body.get("org_id"))
         return context
 
-    def perform_create(self, serializer):
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         try:
             with transaction.atomic():
-                serializer.save(org=serializer.context["org"])
+                rule = serializer.save(org=serializer.context["org"])
         except IntegrityError:  # the same name, created meanwhile
-            raise field_error("name", "This org already has a rule with this name.") from None
+            raise DuplicateRuleName() from None
+        return self.saved(rule, status.HTTP_201_CREATED)
 
 
 @extend_schema_view(
     get=extend_schema(summary="An alert rule"),
-    patch=extend_schema(summary="Change an alert rule (only the fields sent)",
-                        responses={200: AlertRuleSerializer, **error_responses([400, 404, 413, 415])}),
+    patch=extend_schema(summary="Change an alert rule (only the fields sent)", description=SAVED_DESCRIPTION,
+                        responses={200: SavedAlertRuleSerializer, **error_responses([400, 404, 413, 415]),
+                                   409: DUPLICATE_NAME}),
     delete=extend_schema(summary="Delete an alert rule (its incidents are resolved and kept)",
                          responses={204: None, **error_responses([404])}),
 )
@@ -93,14 +113,17 @@ class AlertRuleDetailView(RuleScope, generics.RetrieveUpdateDestroyAPIView):
 
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
-    def perform_update(self, serializer):
+    def partial_update(self, request, *args, **kwargs):
+        serializer = self.get_serializer(self.get_object(), data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
         previous = copy.copy(serializer.instance)
         try:
             with transaction.atomic():
                 rule = serializer.save()
-                rule_changed(rule, previous, actor=actor_of(self.request))
-        except IntegrityError:
-            raise field_error("name", "This org already has a rule with this name.") from None
+                rule_changed(rule, previous, actor=actor_of(request))
+        except IntegrityError:  # the same name, taken meanwhile
+            raise DuplicateRuleName() from None
+        return self.saved(rule, status.HTTP_200_OK)
 
     def perform_destroy(self, instance):
         delete_rule(instance, actor=actor_of(self.request))

@@ -6,14 +6,28 @@ from django.utils.functional import cached_property
 
 
 class CappedCountPaginator(Paginator):
-    """Counts at most CAP rows (``SELECT COUNT(*) FROM (... LIMIT CAP)``), so a page of a table with
-    millions of events never scans them all. Past the cap the admin shows CAP and stops paging there."""
+    """Counts at most CAP rows (``SELECT COUNT(*) FROM (... LIMIT CAP + 1)``), so a page of a table with
+    millions of events never scans them all. Past the cap ``count`` is CAP (paging stops there) and the
+    admin's count reads "more than 100,000" (``count_display``; templates/admin/pagination.html)."""
 
     CAP = 100_000
 
     @cached_property
+    def _counted(self) -> int:
+        return self.object_list[: self.CAP + 1].count()
+
+    @cached_property
     def count(self):
-        return self.object_list[: self.CAP].count()
+        return min(self._counted, self.CAP)
+
+    @property
+    def capped(self) -> bool:
+        """More rows than CAP: ``count`` is a floor, not the number of rows."""
+        return self._counted > self.CAP
+
+    @property
+    def count_display(self) -> str:
+        return f"more than {self.CAP:,}" if self.capped else f"{self.count:,}"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -114,11 +114,70 @@ def test_a_non_object_body_is_a_400_not_a_500(personas):
     assert personas.member.post("alerts/rules", "text").status_code == 400
 
 
-def test_names_are_unique_per_org(personas):
+def test_a_duplicate_name_in_the_org_is_a_409(personas):
     assert personas.member.post("alerts/rules", SEED_BODY).status_code == 201
+    response = personas.member.post("alerts/rules", {**SEED_BODY, "threshold": 9.0})
+    assert response.status_code == 409, response.content
+    assert response.json() == {"detail": "This org already has a rule with this name."}
+    assert AlertRule.objects.get(org=personas.org, name=SEED_BODY["name"]).threshold == 5.0  # nothing changed
+    assert personas.outsider.post("alerts/rules", SEED_BODY).status_code == 201  # another org's name space
+
+
+def test_bad_input_with_a_duplicate_name_is_a_400_naming_the_bad_field(personas):
+    personas.member.post("alerts/rules", SEED_BODY)
+    response = personas.member.post("alerts/rules", {**SEED_BODY, "threshold": "high"})
+    assert response.status_code == 400 and set(response.json()["errors"]) == {"threshold"}
+
+
+def test_renaming_a_rule_to_a_taken_name_is_a_409(personas):
+    taken = make_rule(personas.org, name="taken")
+    other = make_rule(personas.org, name="other")
+    response = personas.member.patch(f"alerts/rules/{other.pk}", {"name": "taken"})
+    assert response.status_code == 409 and "already has a rule" in response.json()["detail"]
+    other.refresh_from_db()
+    assert other.name == "other" and AlertRule.objects.filter(name="taken").get() == taken
+    assert personas.member.patch(f"alerts/rules/{other.pk}", {"name": "other"}).status_code == 200  # its own name
+
+
+def test_a_rule_on_a_metric_never_recorded_is_created_with_a_warning(personas):
     response = personas.member.post("alerts/rules", SEED_BODY)
-    assert response.status_code == 400 and "name" in response.json()["errors"]
-    assert personas.outsider.post("alerts/rules", SEED_BODY).status_code == 201
+    assert response.status_code == 201
+    assert response.json()["warnings"] == [
+        "no samples of metric 'api.error_rate' have been recorded yet; with no_data: ok this rule cannot fire"]
+    assert AlertRule.objects.filter(org=personas.org, name=SEED_BODY["name"]).exists()
+
+
+def test_the_warning_names_the_tags_and_the_no_data_policy(personas):
+    record(personas.org, "api.error_rate", 1.0, timezone.now(), host="web-1")
+    body = {**SEED_BODY, "tags": {"host": "web-2"}, "no_data": "alerting"}
+    assert personas.member.post("alerts/rules", body).json()["warnings"] == [
+        "no samples of metric 'api.error_rate' with tags host=web-2 have been recorded yet; "
+        "with no_data: alerting this rule fires until samples arrive"]
+
+
+def test_a_rule_on_a_recorded_metric_or_a_built_in_source_has_no_warning(personas):
+    record(personas.org, "api.error_rate", 1.0, timezone.now(), host="web-1")
+    assert personas.member.post("alerts/rules", SEED_BODY).json()["warnings"] == []
+    with_tag = {**SEED_BODY, "name": "tagged", "tags": {"host": "web-1"}}
+    assert personas.member.post("alerts/rules", with_tag).json()["warnings"] == []
+    built_in = {**SEED_BODY, "name": "skill", "metric_name": "skill.success_rate", "condition_operator": "lt",
+                "threshold": 0.9}
+    assert personas.member.post("alerts/rules", built_in).json()["warnings"] == []
+
+
+def test_another_orgs_samples_do_not_count_for_an_org_rule(personas):
+    record(personas.other_org, "api.error_rate", 1.0, timezone.now())
+    assert personas.member.post("alerts/rules", SEED_BODY).json()["warnings"] != []
+
+
+def test_a_change_answers_the_warnings_of_the_changed_rule(personas):
+    record(personas.org, "api.error_rate", 1.0, timezone.now())
+    rule_id = personas.member.post("alerts/rules", SEED_BODY).json()["id"]
+    changed = personas.member.patch(f"alerts/rules/{rule_id}", {"metric_name": "api.eror_rate"}).json()
+    assert changed["metric_name"] == "api.eror_rate"
+    assert changed["warnings"] == [
+        "no samples of metric 'api.eror_rate' have been recorded yet; with no_data: ok this rule cannot fire"]
+    assert "warnings" not in personas.member.get(f"alerts/rules/{rule_id}").json()  # only the write answers it
 
 
 def test_org_id_in_the_body_must_be_the_tokens_org(personas):

@@ -186,9 +186,9 @@ def test_incident_filters_are_documented_with_their_enums_and_checked(personas, 
 
 @pytest.mark.parametrize(("path", "method", "codes"), [
     ("rules", "get", {"200", "400", "401", "403", "404"}),
-    ("rules", "post", {"201", "400", "401", "403", "413", "415"}),
+    ("rules", "post", {"201", "400", "401", "403", "409", "413", "415"}),
     ("rules/{id}", "get", {"200", "401", "403", "404"}),
-    ("rules/{id}", "patch", {"200", "400", "401", "403", "404", "413", "415"}),
+    ("rules/{id}", "patch", {"200", "400", "401", "403", "404", "409", "413", "415"}),
     ("rules/{id}", "delete", {"204", "401", "403", "404"}),
     ("incidents", "get", {"200", "400", "401", "403", "404"}),
     ("incidents/{id}", "get", {"200", "401", "403", "404"}),
@@ -201,6 +201,24 @@ def test_every_operation_documents_its_errors(schema, path, method, codes):
     assert codes <= set(responses)
     if "400" in responses:
         assert responses["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/FieldErrors"}
+
+
+def test_a_duplicate_name_is_a_documented_409_and_warnings_a_documented_list(personas, schema):
+    for path, method in [("rules", "post"), ("rules/{id}", "patch")]:
+        responses = operation(schema, path, method)["responses"]
+        assert "already has a rule with this name" in responses["409"]["description"]
+        assert responses["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorDetail"}
+        saved = responses["201" if method == "post" else "200"]["content"]["application/json"]["schema"]
+        assert saved == {"$ref": "#/components/schemas/SavedAlertRule"}
+    warnings = schema["components"]["schemas"]["SavedAlertRule"]["properties"]["warnings"]
+    assert warnings["type"] == "array" and warnings["items"]["type"] == "string"
+    assert "warnings" in schema["components"]["schemas"]["SavedAlertRule"]["required"]
+    created = personas.member.post("alerts/rules", SEED_BODY)
+    assert created.status_code == 201 and conforms(schema, "SavedAlertRule", created.json()), created.content
+    conflict = personas.member.post("alerts/rules", SEED_BODY)
+    assert conflict.status_code == 409 and conforms(schema, "ErrorDetail", conflict.json()), conflict.content
+    changed = personas.member.patch(f"alerts/rules/{created.json()['id']}", {"threshold": 7})
+    assert changed.status_code == 200 and conforms(schema, "SavedAlertRule", changed.json()), changed.content
 
 
 def test_a_non_json_body_is_a_415_and_a_repeat_a_409(personas):

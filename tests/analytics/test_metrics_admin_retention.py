@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from analytics.admin import MetricEventAdmin
 from analytics.models import MetricEvent, MetricSeries
 from analytics.platform.admin import CappedCountPaginator
 from analytics.platform.collectors import cleanup_old_data
@@ -46,6 +47,17 @@ def test_capped_paginator_never_counts_past_its_cap(personas):
     paginator = CappedCountPaginator(MetricEvent.objects.order_by("pk"), 5)
     paginator.CAP = 10
     assert paginator.count == 10 and paginator.num_pages == 2
+
+
+def test_a_capped_event_list_says_more_than_the_cap_in_its_count_and_select_all(admin_client, personas,
+                                                                              monkeypatch):
+    ingest_metric_items(personas.org, [MetricItem("m", float(i), timestamp=timezone.now()) for i in range(12)])
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 10)
+    monkeypatch.setattr(MetricEventAdmin, "list_per_page", 5)
+    page = admin_client.get("/admin/analytics/metricevent/").content.decode()
+    assert "more than 10 metric events" in page
+    assert "Select all more than 10 metric events" in page and "All more than 10 selected" in page
+    assert "Select all 10 " not in page
 
 
 def test_admin_pages_for_metrics(admin_client, personas):

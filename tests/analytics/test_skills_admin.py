@@ -86,3 +86,48 @@ def test_an_explicit_health_score_can_be_set_in_the_admin(admin_client, recorded
     assert response.status_code == 302, response.content.decode()[:2000]
     assert SkillHealthScore.objects.get().score == 42
     assert admin_client.get("/admin/analytics/skillhealthscore/").status_code == 200
+
+
+def test_the_executions_search_finds_part_of_a_skill_id(admin_client, recorded):
+    record_executions(recorded.org, [ExecutionItem(skill_id="web_search", success=True, latency_ms=5.0, user_id="u9",
+                                                   event_id="evt-42", timestamp=timezone.now())])
+    for term, skills in [("parse", {"parse_json"}), ("JSON", {"parse_json"}), ("_", {"parse_json", "web_search"}),
+                         ("search", {"web_search"}), ("nothing", set())]:
+        response = admin_client.get("/admin/analytics/skillexecution/", {"q": term})
+        assert response.status_code == 200
+        assert {row.skill_id for row in response.context["cl"].result_list} == skills, term
+    parse = admin_client.get("/admin/analytics/skillexecution/", {"q": "parse"}).context["cl"]
+    assert parse.result_count == 40
+    # User and event ids match whole: "u" is no user's id.
+    by_user = admin_client.get("/admin/analytics/skillexecution/", {"q": "u9"}).context["cl"].result_list
+    assert [row.user_id for row in by_user] == ["u9"]
+    assert not admin_client.get("/admin/analytics/skillexecution/", {"q": "u"}).context["cl"].result_list
+    by_event = admin_client.get("/admin/analytics/skillexecution/", {"q": "evt-42"}).context["cl"].result_list
+    assert [row.event_id for row in by_event] == ["evt-42"]
+
+
+def test_a_capped_count_says_more_than_the_cap(admin_client, recorded, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 25)  # 40 executions recorded
+    page = admin_client.get("/admin/analytics/skillexecution/").content.decode()
+    assert re.search(r"more than 25 skill executions\s*</p>", page), page[page.find('class="paginator"'):][:500]
+    assert not re.search(r">\s*25 skill executions", page)
+    searched = admin_client.get("/admin/analytics/skillexecution/", {"q": "parse"}).content.decode()
+    assert "more than 25 results" in searched
+
+
+def test_a_count_under_the_cap_is_the_count(admin_client, recorded, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 40)  # exactly 40: not more than the cap
+    page = admin_client.get("/admin/analytics/skillexecution/").content.decode()
+    assert re.search(r"\b40 skill executions\s*</p>", page) and "more than" not in page
+
+
+def test_the_capped_count_is_written_with_thousands_separators(personas):
+    record_executions(personas.org, [ExecutionItem(skill_id="s", success=True, latency_ms=1.0, user_id="u",
+                                                   timestamp=timezone.now()) for _ in range(1_001)])
+    paginator = CappedCountPaginator(SkillExecution.objects.order_by("pk"), 100)
+    paginator.CAP = 1_000
+    assert (paginator.count, paginator.num_pages, paginator.capped) == (1_000, 10, True)
+    assert paginator.count_display == "more than 1,000"
+    uncapped = CappedCountPaginator(SkillExecution.objects.order_by("pk"), 100)
+    uncapped.CAP = 1_001
+    assert (uncapped.count, uncapped.capped, uncapped.count_display) == (1_001, False, "1,001")
