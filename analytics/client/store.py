@@ -116,8 +116,8 @@ class StoreBackend(AnalyticsClient):
             return []
         if windowed:
             window = Window.resolve(hours=hours, days=days, start=start, end=end, default=DEFAULT_READ_WINDOW)
-            return leaderboards.usage_board(window, org=scope, limit=limit)
-        return leaderboards.get_board(type, org=scope, limit=limit)["results"]
+            return [row.render() for row in leaderboards.usage_board(window, org=scope, limit=limit)]
+        return [row.render() for row in leaderboards.get_board(type, org=scope, limit=limit).results]
 
     # --- Operations -----------------------------------------------------------------------------
 

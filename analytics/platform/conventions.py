@@ -15,7 +15,6 @@ from analytics.platform.errors import field_error
 from analytics.platform.pagination import StandardPagination
 from analytics.platform.scope import ALL_ORGS, Scope
 from analytics.platform.tenancy import SLUG_PATTERN, Organization
-from analytics.platform.windows import Window, WindowError
 
 
 class OrgScopeMixin:
@@ -79,13 +78,3 @@ class ApiView(OrgScopeMixin, APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(rows, self.request, view=self)
         return paginator.get_paginated_response([row.render() for row in page])
-
-
-def window_from_params(params, default=None) -> Window:
-    kwargs = {name: params.get(name) for name in ("hours", "days", "start", "end")}
-    try:
-        if default is not None:
-            return Window.resolve(default=default, **kwargs)
-        return Window.resolve(**kwargs)
-    except WindowError as error:
-        raise field_error(error.field, error.message) from None

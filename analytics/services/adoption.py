@@ -1,6 +1,6 @@
 """Adoption: skills per user, the org's adoption rate, weekly growth and engaged users (docs/leaderboards.md).
 
-    adoption(window, *, org=ALL_ORGS) -> dict      (the body of GET skills/adoption)
+    adoption(window, *, org=ALL_ORGS) -> Adoption  (the body of GET skills/adoption)
     skill_adoption(skill_id, window) -> dict        (one skill's users and orgs, for its admin page)
 
 Execution counts and "which skills were used" come from the metrics query layer.
@@ -18,18 +18,77 @@ from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count
 from django.db.models.functions import TruncDate
+from pydantic import Field
 
 from analytics.models import MetricSeries, Organization, Skill, SkillExecution
 from analytics.models.skills import EXECUTIONS_METRIC
+from analytics.platform.contracts import ResponseContract
 from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
-from analytics.platform.windows import Window, isoformat
+from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
-from analytics.services.leaderboards import weeks
+from analytics.services.leaderboards import absent_unless_given, weeks
+from analytics.services.percentiles import percentile
 from analytics.services.skills import execution_counts
 
 DEFAULT_WINDOW = timedelta(days=30)
 ENGAGED_MIN_DAYS = 3  # active on at least 3 ...
 ENGAGED_OF_DAYS = 7  # ... of the last 7 UTC days (today included)
+
+
+# --- The body of GET skills/adoption ------------------------------------------------------
+
+
+class SkillsPerUser(ResponseContract):
+    """How many distinct skills each active user used in the window, as a distribution."""
+
+    users: int = Field(description="Users with executions in the window.")
+    mean: float | None
+    median: float | None
+    max: int | None
+    histogram: dict[str, int] = Field(description="{number of skills: number of users} (keys are numbers, "
+                                                  "as JSON keys are strings).")
+
+
+class Week(ResponseContract):
+    start: datetime
+    end: datetime
+    executions: int
+    active_users: int
+
+
+class WeeklyGrowth(ResponseContract):
+    """The 7 days ending at the window's end against the 7 before; growth is a fraction (null from zero)."""
+
+    this_week: Week
+    last_week: Week
+    executions_growth: float | None
+    active_users_growth: float | None
+
+
+class OrgAdoption(ResponseContract):
+    org: str = Field(description="The org's slug.")
+    org_adoption_rate: float | None = Field(description="Share (0-1) of the non-deprecated catalogue used.")
+    skills_used: int
+    catalogue_size: int
+    active_users: int
+
+
+class Adoption(ResponseContract):
+    """The body of ``GET skills/adoption``."""
+
+    start: datetime
+    end: datetime
+    skills_per_user: SkillsPerUser
+    org_adoption_rate: float | None = Field(description="Share (0-1) of the non-deprecated catalogue used.")
+    skills_used: int
+    catalogue_size: int
+    weekly_growth: WeeklyGrowth
+    engaged_users: int = Field(description=f"Users active on at least {ENGAGED_MIN_DAYS} of the last "
+                                           f"{ENGAGED_OF_DAYS} UTC days.")
+    active_users_last_7_days: int
+    engagement_rate: float | None
+    engagement_since: datetime = Field(description="The first of the 7 UTC days.")
+    orgs: list[OrgAdoption] = absent_unless_given("Staff over all orgs only: each org's adoption rate.")
 
 
 def _executions(scope: Scope, window: Window):
@@ -42,31 +101,20 @@ def _user(scope: Scope) -> list[str]:
     return ["org_id", "user_id"] if scope.is_all else ["user_id"]
 
 
-def _median(values: list[int]) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default), as every percentile of the API."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = 0.5 * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def skills_per_user(window: Window, *, org: ScopeLike = ALL_ORGS) -> dict:
+def skills_per_user(window: Window, *, org: ScopeLike = ALL_ORGS) -> SkillsPerUser:
     """How many distinct skills each active user used in the window, as a distribution."""
     org = as_scope(org)
     counts = list(_executions(org, window).values(*_user(org)).annotate(skills=Count("skill", distinct=True))
                   .order_by().values_list("skills", flat=True))
     histogram = Counter(counts)
-    return {
-        "users": len(counts),
-        "mean": sum(counts) / len(counts) if counts else None,
-        "median": _median(counts),
-        "max": max(counts) if counts else None,
+    return SkillsPerUser(
+        users=len(counts),
+        mean=sum(counts) / len(counts) if counts else None,
+        median=percentile(counts, 0.5),  # API.md's percentile: linear interpolation between closest ranks
+        max=max(counts) if counts else None,
         # Keys are numbers of skills (strings, as JSON keys are), values numbers of users.
-        "histogram": {str(skills): histogram[skills] for skills in sorted(histogram)},
-    }
+        histogram={str(skills): histogram[skills] for skills in sorted(histogram)},
+    )
 
 
 def _active_users(scope: Scope, window: Window) -> int:
@@ -87,21 +135,22 @@ def adoption_rate(window: Window, *, org: ScopeLike = ALL_ORGS, catalogue: set[s
             "skills_used": len(used_in_catalogue), "catalogue_size": len(catalogue)}
 
 
-def weekly_growth(end: datetime, *, org: ScopeLike = ALL_ORGS) -> dict:
+def weekly_growth(end: datetime, *, org: ScopeLike = ALL_ORGS) -> WeeklyGrowth:
     """Executions (query layer) and active users, the 7 days ending at ``end`` against the 7 before."""
     org = as_scope(org)
     this_week, last_week = weeks(end)
     figures = {}
     for label, week in (("this_week", this_week), ("last_week", last_week)):
         executions = query.statistics(EXECUTIONS_METRIC, week, org=org).sum
-        figures[label] = {**week.as_dict(), "executions": round(executions or 0),
-                          "active_users": _active_users(org, week)}
+        figures[label] = Week(start=week.start, end=week.end, executions=round(executions or 0),
+                              active_users=_active_users(org, week))
 
     def growth(key):
-        before = figures["last_week"][key]
-        return (figures["this_week"][key] - before) / before if before else None
+        before = getattr(figures["last_week"], key)
+        return (getattr(figures["this_week"], key) - before) / before if before else None
 
-    return {**figures, "executions_growth": growth("executions"), "active_users_growth": growth("active_users")}
+    return WeeklyGrowth(**figures, executions_growth=growth("executions"),
+                        active_users_growth=growth("active_users"))
 
 
 def engagement(end: datetime, *, org: ScopeLike = ALL_ORGS) -> dict:
@@ -116,29 +165,30 @@ def engagement(end: datetime, *, org: ScopeLike = ALL_ORGS) -> dict:
     engaged = sum(1 for count in active_days if count >= ENGAGED_MIN_DAYS)
     return {"engaged_users": engaged, "active_users_last_7_days": len(active_days),
             "engagement_rate": engaged / len(active_days) if active_days else None,
-            "engagement_since": isoformat(first_day)}
+            "engagement_since": first_day}
 
 
-def adoption(window: Window, *, org: ScopeLike = ALL_ORGS) -> dict:
+def adoption(window: Window, *, org: ScopeLike = ALL_ORGS) -> Adoption:
     """The body of ``GET skills/adoption``. Growth and engagement are anchored at the window's end."""
     org = as_scope(org)
     catalogue = _catalogue()
-    body = {
-        **window.as_dict(),
-        "skills_per_user": skills_per_user(window, org=org),
-        **adoption_rate(window, org=org, catalogue=catalogue),
-        "weekly_growth": weekly_growth(window.end, org=org),
-        **engagement(window.end, org=org),
-    }
+    per_org = {}
     if org.is_all:  # staff over all orgs: each org's rate too (seed 001's "org adoption rates")
         org_ids = (MetricSeries.objects.filter(name=EXECUTIONS_METRIC, org__isnull=False)
                    .values_list("org_id", flat=True).distinct())
-        body["orgs"] = [
-            {"org": each.slug, **adoption_rate(window, org=each, catalogue=catalogue),
-             "active_users": _active_users(Scope.of(each), window)}
+        per_org["orgs"] = [
+            OrgAdoption(org=each.slug, **adoption_rate(window, org=each, catalogue=catalogue),
+                        active_users=_active_users(Scope.of(each), window))
             for each in Organization.objects.filter(id__in=list(org_ids)).order_by("slug")
         ]
-    return body
+    return Adoption(
+        start=window.start, end=window.end,
+        skills_per_user=skills_per_user(window, org=org),
+        **adoption_rate(window, org=org, catalogue=catalogue),
+        weekly_growth=weekly_growth(window.end, org=org),
+        **engagement(window.end, org=org),
+        **per_org,
+    )
 
 
 def skill_adoption(skill_id: str, window: Window) -> dict:

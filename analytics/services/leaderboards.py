@@ -1,12 +1,15 @@
 """Leaderboards: top by usage, top by rating, most improved, trending new (docs/leaderboards.md).
 
-    compute_board(board_type, *, org=ALL_ORGS, now=None, limit=CACHE_SIZE) -> list[dict]   (computed now)
-    usage_board(window, *, org=ALL_ORGS, limit=CACHE_SIZE) -> list[dict]                  (any window)
-    get_board(board_type, *, org=ALL_ORGS, limit=10, now=None) -> dict    (from the cache; fills it if needed)
+    compute_board(board_type, *, org=ALL_ORGS, now=None, limit=CACHE_SIZE) -> [BoardRow]   (computed now)
+    usage_board(window, *, org=ALL_ORGS, limit=CACHE_SIZE) -> [UsageRow]                  (any window)
+    get_board(board_type, *, org=ALL_ORGS, limit=10, now=None) -> Leaderboard  (from the cache; fills it if needed)
+    window_board(window, *, org=ALL_ORGS, limit=10) -> Leaderboard       (the usage board over a window, now)
     board_request(board_type, limit, window_fields) -> None  (a reader's request; BoardRequestError names the field)
     compute_leaderboards(now=None) -> dict                              (the job: every org and all orgs)
 
-Every board is a list of ``{"rank", "skill_id", "score", **details}``. Execution
+Every board is a list of rows ``rank``, ``skill_id``, ``score`` and the figures behind the
+score, one row model per board type (``ROW_MODELS``); ``Leaderboard`` is the body of
+``GET skills/leaderboard``. Execution
 counts, success rates and p95 latencies come from the metrics query layer
 (``skill.executions`` and ``skill.latency_ms``); ratings are plain aggregates of
 their table. The job ``analytics.compute_leaderboards`` stores the boards in
@@ -20,22 +23,27 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, Literal, get_args
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Min, Sum
 from django.utils import timezone
+from pydantic import Field
 
 from analytics.models import LeaderboardEntry, MetricSeries, Organization, Skill, SkillExecution, SkillRating
 from analytics.models.leaderboards import BoardType
 from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC, NEUTRAL_RATING
+from analytics.platform.contracts import ResponseContract
 from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
-from analytics.platform.windows import Window, isoformat
+from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
 from analytics.services.skills import execution_counts
 
 logger = logging.getLogger(__name__)
 
 BOARD_TYPES = tuple(BoardType.values)  # usage, rating, most_improved, trending_new
+BoardTypeName = Literal["usage", "rating", "most_improved", "trending_new"]
+assert get_args(BoardTypeName) == BOARD_TYPES, "BoardTypeName must list the BoardType values"
 JOB_INTERVAL = timedelta(minutes=15)  # analytics/schedule.py runs the job this often
 MAX_AGE = 2 * JOB_INTERVAL  # a cached board older than this is stale: one missed run is tolerated
 CACHE_SIZE = 100  # ranks kept per board; also the largest ``limit`` a reader may ask for
@@ -63,6 +71,81 @@ DESCRIPTIONS = {
     BoardType.TRENDING_NEW: "Skills first seen in the last 14 days, by growth (this week − last week) / "
                             f"max(last week, {GROWTH_BASE_FLOOR}); only growing ones.",
 }
+WINDOW_DESCRIPTION = "Executions in the window."
+
+
+# --- The rows and the body (the contract of GET skills/leaderboard) ----------------------
+
+
+class BoardRow(ResponseContract):
+    rank: int = Field(description="1 for the highest score.")
+    skill_id: str
+    score: float = Field(description="What the board ranks by (see its description); higher is better.")
+
+
+class UsageRow(BoardRow):
+    score: int = Field(description="Executions in the period.")
+    execution_count: int
+    success_count: int
+    failure_count: int
+    success_rate: float = Field(description="A fraction 0-1.")
+
+
+class RatingRow(BoardRow):
+    score: float = Field(description="Bayesian average rating (stars).")
+    rating_avg: float = Field(description="The plain mean of the current ratings.")
+    rating_count: int
+    prior_mean: float
+    prior_weight: int
+
+
+class MostImprovedRow(BoardRow):
+    score: float = Field(description="success_rate_change_pp + latency_improvement_pct (0 when null).")
+    executions_this_week: int
+    executions_last_week: int
+    success_rate_this_week: float
+    success_rate_last_week: float
+    success_rate_change_pp: float = Field(description="In percentage points.")
+    p95_latency_ms_this_week: float | None = Field(description="Of successful executions.")
+    p95_latency_ms_last_week: float | None
+    latency_improvement_pct: float | None = Field(
+        description=f"Null unless both weeks have {MIN_LATENCY_SAMPLES} successful executions.")
+
+
+class TrendingNewRow(BoardRow):
+    score: float = Field(description="Growth: (this week − last week) / max(last week, floor).")
+    first_seen: datetime = Field(description="The skill's earliest recorded execution.")
+    executions_this_week: int
+    executions_last_week: int
+
+
+ROW_MODELS: dict[str, type[BoardRow]] = {
+    BoardType.USAGE: UsageRow, BoardType.RATING: RatingRow, BoardType.MOST_IMPROVED: MostImprovedRow,
+    BoardType.TRENDING_NEW: TrendingNewRow,
+}
+ROW_FIELDS = frozenset(BoardRow.model_fields)  # rank, skill_id, score: columns of the cache; the rest is details
+
+
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
+def absent_unless_given(description: str) -> Any:
+    """A response field that is left out of the body, never null, when it has no value."""
+    return Field(None, exclude_if=lambda value: value is None, json_schema_extra=_no_default, description=description)
+
+
+class Leaderboard(ResponseContract):
+    """The body of ``GET skills/leaderboard``."""
+
+    type: BoardTypeName
+    computed_at: datetime = Field(description="When the board was computed (by the job, or now).")
+    cached: bool = Field(description="Served from leaderboard_cache (not stale).")
+    description: str
+    start: datetime = absent_unless_given("Only for a usage board over a given window.")
+    end: datetime = absent_unless_given("Only for a usage board over a given window.")
+    results: list[UsageRow | RatingRow | MostImprovedRow | TrendingNewRow] = Field(
+        description="Best first; each row also carries the figures behind its score, as its board type has them.")
 
 
 # --- Periods ---------------------------------------------------------------------------
@@ -74,28 +157,28 @@ def weeks(now: datetime) -> tuple[Window, Window]:
     return this_week, Window(now - 2 * WEEK, this_week.start - timedelta(microseconds=1))
 
 
-def _ranked(scored: list[tuple[str, float, dict]], limit: int) -> list[dict]:
+def _ranked(scored: list[tuple[str, float, dict]], limit: int, row_model: type[BoardRow]) -> list:
     """Highest score first; a tie goes to the skill id in alphabetical order, so the order is stable.
 
     A skill deleted from the catalogue keeps its metric series; it is left off the boards.
     """
     known = set(Skill.objects.filter(skill_id__in=[item[0] for item in scored]).values_list("skill_id", flat=True))
     ordered = sorted((item for item in scored if item[0] in known), key=lambda item: (-item[1], item[0]))[:limit]
-    return [{"rank": rank, "skill_id": skill_id, "score": score, **details}
+    return [row_model(rank=rank, skill_id=skill_id, score=score, **details)
             for rank, (skill_id, score, details) in enumerate(ordered, start=1)]
 
 
 # --- The boards ------------------------------------------------------------------------
 
 
-def usage_board(window: Window, *, org: ScopeLike = ALL_ORGS, limit: int = CACHE_SIZE) -> list[dict]:
+def usage_board(window: Window, *, org: ScopeLike = ALL_ORGS, limit: int = CACHE_SIZE) -> list[UsageRow]:
     """Most executed skills in the window (executions from the query layer)."""
     counts = execution_counts(window, org=org)
     return _ranked([(skill_id, figures["execution_count"], figures) for skill_id, figures in counts.items()
-                    if figures["execution_count"] > 0], limit)
+                    if figures["execution_count"] > 0], limit, UsageRow)
 
 
-def rating_board(*, org: ScopeLike = ALL_ORGS, limit: int = CACHE_SIZE) -> list[dict]:
+def rating_board(*, org: ScopeLike = ALL_ORGS, limit: int = CACHE_SIZE) -> list[RatingRow]:
     """Skills with at least one current rating, by Bayesian average (all-time; a user's newest rating counts)."""
     ratings = as_scope(org).filter(SkillRating.objects.filter(replaced_at__isnull=True))
     prior_mean, prior_weight = BOARD_RATING_PRIOR_MEAN, BOARD_RATING_PRIOR_WEIGHT
@@ -105,7 +188,7 @@ def rating_board(*, org: ScopeLike = ALL_ORGS, limit: int = CACHE_SIZE) -> list[
         score = (prior_weight * prior_mean + total) / (prior_weight + count)
         scored.append((row["skill_id"], score, {"rating_avg": total / count, "rating_count": count,
                                                 "prior_mean": prior_mean, "prior_weight": prior_weight}))
-    return _ranked(scored, limit)
+    return _ranked(scored, limit, RatingRow)
 
 
 def _successful_p95(window: Window, org) -> dict[str, query.Stats]:
@@ -115,7 +198,7 @@ def _successful_p95(window: Window, org) -> dict[str, query.Stats]:
 
 
 def most_improved_board(*, org: ScopeLike = ALL_ORGS, now: datetime | None = None,
-                        limit: int = CACHE_SIZE) -> list[dict]:
+                        limit: int = CACHE_SIZE) -> list[MostImprovedRow]:
     """Success rate (percentage points) plus p95 latency (percent) improvement, this week against last."""
     now = now or timezone.now()
     this_week, last_week = weeks(now)
@@ -147,7 +230,7 @@ def most_improved_board(*, org: ScopeLike = ALL_ORGS, now: datetime | None = Non
             "p95_latency_ms_last_week": p95_before.p95 if p95_before else None,
             "latency_improvement_pct": latency_change,
         }))
-    return _ranked(scored, limit)
+    return _ranked(scored, limit, MostImprovedRow)
 
 
 def first_seen(skill_ids, *, org: ScopeLike = ALL_ORGS) -> dict[str, datetime]:
@@ -163,7 +246,7 @@ def first_seen(skill_ids, *, org: ScopeLike = ALL_ORGS) -> dict[str, datetime]:
 
 
 def trending_new_board(*, org: ScopeLike = ALL_ORGS, now: datetime | None = None,
-                       limit: int = CACHE_SIZE) -> list[dict]:
+                       limit: int = CACHE_SIZE) -> list[TrendingNewRow]:
     """Skills first seen in the last 14 days, by growth of executions this week against last."""
     now = now or timezone.now()
     this_week, last_week = weeks(now)
@@ -181,13 +264,13 @@ def trending_new_board(*, org: ScopeLike = ALL_ORGS, now: datetime | None = None
         growth = (executions - before) / max(before, GROWTH_BASE_FLOOR)
         if growth <= 0:
             continue
-        scored.append((skill_id, growth, {"first_seen": isoformat(first), "executions_this_week": executions,
+        scored.append((skill_id, growth, {"first_seen": first, "executions_this_week": executions,
                                           "executions_last_week": before}))
-    return _ranked(scored, limit)
+    return _ranked(scored, limit, TrendingNewRow)
 
 
 def compute_board(board_type: str, *, org: ScopeLike = ALL_ORGS, now: datetime | None = None,
-                  limit: int = CACHE_SIZE) -> list[dict]:
+                  limit: int = CACHE_SIZE) -> Sequence[BoardRow]:
     now = now or timezone.now()
     if board_type == BoardType.USAGE:
         return usage_board(Window(now - USAGE_PERIOD, now), org=org, limit=limit)
@@ -240,16 +323,17 @@ def _cache_rows(scope: Scope):
     return LeaderboardEntry.objects.filter(org=cache_org(scope))
 
 
-def _entries(board_type: str, scope: Scope, board: list[dict], computed_at: datetime) -> list[LeaderboardEntry]:
+def _entries(board_type: str, scope: Scope, board: Sequence[BoardRow],
+             computed_at: datetime) -> list[LeaderboardEntry]:
     return [
-        LeaderboardEntry(org=cache_org(scope), metric_type=board_type, rank=row["rank"], skill_id=row["skill_id"],
-                         score=row["score"], computed_at=computed_at,
-                         details={k: v for k, v in row.items() if k not in ("rank", "skill_id", "score")})
+        LeaderboardEntry(org=cache_org(scope), metric_type=board_type, rank=row.rank, skill_id=row.skill_id,
+                         score=row.score, computed_at=computed_at,
+                         details=row.model_dump(mode="json", exclude=set(ROW_FIELDS)))
         for row in board
     ]
 
 
-def store_boards(org: ScopeLike, boards: dict[str, list[dict]], computed_at: datetime) -> int:
+def store_boards(org: ScopeLike, boards: dict[str, Sequence[BoardRow]], computed_at: datetime) -> int:
     """Replace the scope's cached boards of these types in one transaction. Returns rows written."""
     scope = as_scope(org)
     entries = [entry for board_type, board in boards.items() for entry in _entries(board_type, scope, board,
@@ -260,16 +344,18 @@ def store_boards(org: ScopeLike, boards: dict[str, list[dict]], computed_at: dat
     return len(entries)
 
 
-def cached_board(board_type: str, *, org: ScopeLike = ALL_ORGS) -> tuple[datetime | None, list[dict]]:
+def cached_board(board_type: str, *, org: ScopeLike = ALL_ORGS) -> tuple[datetime | None, Sequence[BoardRow]]:
     """(computed_at, rows) of the cached board; (None, []) when there is none."""
     rows = list(_cache_rows(as_scope(org)).filter(metric_type=board_type).order_by("rank"))
     if not rows:
         return None, []
-    return rows[0].computed_at, [{"rank": row.rank, "skill_id": row.skill_id, "score": row.score, **row.details}
-                                 for row in rows]
+    row_model = ROW_MODELS[board_type]
+    return rows[0].computed_at, [row_model.model_validate({**row.details, "rank": row.rank, "skill_id": row.skill_id,
+                                                           "score": row.score}) for row in rows]
 
 
-def get_board(board_type: str, *, org: ScopeLike = ALL_ORGS, limit: int = 10, now: datetime | None = None) -> dict:
+def get_board(board_type: str, *, org: ScopeLike = ALL_ORGS, limit: int = 10,
+              now: datetime | None = None) -> Leaderboard:
     """The cached board, or one computed now (and cached) when it is missing or stale.
 
     An empty board is never stored, so it counts as missing: computing it again is cheap.
@@ -287,8 +373,14 @@ def get_board(board_type: str, *, org: ScopeLike = ALL_ORGS, limit: int = 10, no
         except IntegrityError:
             # Another reader or the job stored this board at the same moment; theirs is as fresh as ours.
             pass
-    return {"type": board_type, "computed_at": isoformat(computed_at), "cached": cached,
-            "description": DESCRIPTIONS[board_type], "results": rows[:limit]}
+    return Leaderboard(type=board_type, computed_at=computed_at, cached=cached, description=DESCRIPTIONS[board_type],
+                       results=rows[:limit])
+
+
+def window_board(window: Window, *, org: ScopeLike = ALL_ORGS, limit: int = 10) -> Leaderboard:
+    """The usage board over any window, computed now (not cached)."""
+    return Leaderboard(type="usage", computed_at=timezone.now(), cached=False, description=WINDOW_DESCRIPTION,
+                       start=window.start, end=window.end, results=usage_board(window, org=org, limit=limit))
 
 
 # --- The job ---------------------------------------------------------------------------

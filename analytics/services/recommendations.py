@@ -2,6 +2,7 @@
 
     recommend(user_id, window, *, org=ALL_ORGS, limit=10) -> list[Recommendation]
     serve_recommendations(user_id, window, *, org=ALL_ORGS, limit=10, now=None) -> list[Recommendation]  (+ log)
+    recommendations_body(user_id, window, *, org=ALL_ORGS, limit=10) -> Recommendations  (GET skills/recommendations)
     with_outcome(queryset) -> queryset annotated with followed_at          (on read; nothing is stored)
     outcome(log_row, now) -> "followed" | "pending" | "not followed"
     effectiveness(*, org=ALL_ORGS, now=None) -> {"overall": {...}, "per_skill": [...]}
@@ -24,36 +25,46 @@ requested ``user_id`` names that user in every org.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Literal, get_args
 
 from django.db import connection
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from pydantic import Field
 
 from analytics.models import Organization, RecommendationLog, Skill, SkillExecution
+from analytics.platform.contracts import ResponseContract
 from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
 from analytics.platform.windows import Window
 
 DEFAULT_WINDOW = timedelta(days=30)  # the history that recommendations are drawn from
 FOLLOW_UP = timedelta(days=7)  # a recommendation is followed by a use of that skill by that user within this
-MAX_LIMIT = 100
-CO_USAGE, POPULARITY = "co_usage", "popularity"
+MAX_LIMIT = 100  # the most recommendations one request may ask for
+Strategy = Literal["co_usage", "popularity"]
+CO_USAGE, POPULARITY = get_args(Strategy)
 
 
-@dataclass(frozen=True)
-class Recommendation:
+class Recommendation(ResponseContract):
+    """One recommendation; a row of the body. The figures behind its score stay out of the body."""
+
     skill_id: str
-    score: float
-    reason: str
-    strategy: str
-    used_by: int  # c: neighbours (or active users) who used it
-    out_of: int  # n: the neighbours of the anchor (or all active users)
-    anchor: str | None = None  # the user's skill whose neighbours use it
+    score: float = Field(description="c / (n + 1): the share of neighbours (or active users) using it, shrunk.")
+    reason: str = Field(description='E.g. "used by 12 of 15 users who use parse_json".')
+    strategy: Strategy = Field(description="co_usage; popularity for a user without history in the window.")
+    used_by: int = Field(exclude=True)  # c: neighbours (or active users) who used it
+    out_of: int = Field(exclude=True)  # n: the neighbours of the anchor (or all active users)
+    anchor: str | None = Field(None, exclude=True)  # the user's skill whose neighbours use it
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+
+class Recommendations(ResponseContract):
+    """The body of ``GET skills/recommendations``."""
+
+    user_id: str
+    start: datetime
+    end: datetime
+    results: list[Recommendation] = Field(description="Best first.")
 
 
 def _pairs(window: Window, scope: Scope) -> tuple[str, list]:
@@ -158,6 +169,13 @@ def serve_recommendations(user_id: str, window: Window, *, org: ScopeLike = ALL_
         for item in found
     ])
     return found
+
+
+def recommendations_body(user_id: str, window: Window, *, org: ScopeLike = ALL_ORGS,
+                         limit: int = 10) -> Recommendations:
+    """Serve (and log) a user's recommendations, as the body of ``GET skills/recommendations``."""
+    found = serve_recommendations(user_id, window, org=org, limit=limit)
+    return Recommendations(user_id=user_id, start=window.start, end=window.end, results=found)
 
 
 # --- Effectiveness -------------------------------------------------------------------

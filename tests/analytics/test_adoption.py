@@ -52,25 +52,25 @@ def world(personas):
 
 
 def test_skills_per_user_is_a_distribution_over_the_window(world):
-    body = adoption(WINDOW, org=world.org)
+    body = adoption(WINDOW, org=world.org).render()
     assert body["skills_per_user"] == {
         "users": 6, "mean": pytest.approx(10 / 6), "median": 1.5, "max": 3,  # sorted 1 1 1 2 2 3
         "histogram": {"1": 3, "2": 2, "3": 1},
     }
     assert (body["start"], body["end"]) == ("2026-02-09T15:30:00Z", "2026-03-11T15:30:00Z")
-    short = adoption(Window(NOW - timedelta(days=2, hours=1), NOW), org=world.org)["skills_per_user"]
+    short = adoption(Window(NOW - timedelta(days=2, hours=1), NOW), org=world.org).render()["skills_per_user"]
     assert short["histogram"] == {"1": 2, "3": 1}  # u1 a b c; u2 a; u4 a
 
 
 def test_the_adoption_rate_is_the_share_of_the_non_deprecated_catalogue_used(world):
-    body = adoption(WINDOW, org=world.org)
+    body = adoption(WINDOW, org=world.org).render()
     # Used a b c (and deprecated z) of the catalogue a b c d e: 3 / 5.
     assert (body["org_adoption_rate"], body["skills_used"], body["catalogue_size"]) == (0.6, 3, 5)
     assert "orgs" not in body  # a token's view is its own org
 
 
 def test_weekly_growth_compares_the_week_ending_at_the_window_end_with_the_one_before(world):
-    growth = adoption(WINDOW, org=world.org)["weekly_growth"]
+    growth = adoption(WINDOW, org=world.org).render()["weekly_growth"]
     # This week (03-04 15:30 .. 03-11 15:30): u1 3, u2 2, u3 3, u4 3, u5 1, no user 2 = 14 runs by 5 users.
     # Last week: u2's b @8 and u6's two @10 = 3 runs by 2 users.
     assert growth["this_week"] == {"start": "2026-03-04T15:30:00Z", "end": "2026-03-11T15:30:00Z",
@@ -81,7 +81,7 @@ def test_weekly_growth_compares_the_week_ending_at_the_window_end_with_the_one_b
 
 
 def test_engaged_users_were_active_on_at_least_3_of_the_last_7_days(world):
-    body = adoption(WINDOW, org=world.org)
+    body = adoption(WINDOW, org=world.org).render()
     assert body["engaged_users"] == 2  # u1 and u4
     assert body["active_users_last_7_days"] == 4  # u1 to u4; u5's run was on 03-04, before the 7 days
     assert body["engagement_rate"] == 0.5
@@ -92,7 +92,7 @@ def test_engaged_users_were_active_on_at_least_3_of_the_last_7_days(world):
 
 
 def test_over_all_orgs_a_user_is_a_user_of_one_org_and_each_org_has_its_rate(world):
-    body = adoption(WINDOW)
+    body = adoption(WINDOW).render()
     # Globex's u1 is not acme's u1: 7 users, one more with a single skill.
     assert body["skills_per_user"]["users"] == 7
     assert body["skills_per_user"]["histogram"] == {"1": 4, "2": 2, "3": 1}
@@ -105,7 +105,7 @@ def test_over_all_orgs_a_user_is_a_user_of_one_org_and_each_org_has_its_rate(wor
 
 
 def test_an_org_without_data_has_empty_figures(personas):
-    body = adoption(WINDOW, org=personas.org)
+    body = adoption(WINDOW, org=personas.org).render()
     assert body["skills_per_user"] == {"users": 0, "mean": None, "median": None, "max": None, "histogram": {}}
     assert body["org_adoption_rate"] is None and body["catalogue_size"] == 0
     assert body["weekly_growth"]["executions_growth"] is None

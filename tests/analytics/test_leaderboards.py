@@ -151,7 +151,7 @@ def test_trending_new_ranks_skills_first_seen_in_14_days_by_growth(personas):
     record_executions(personas.other_org, runs("old", 50, 1))  # new in the other org only
     board = trending_new_board(org=org, now=NOW)
     assert ranked(board) == [(1, "fresh", 2.0), (2, "big_new", 1.5), (3, "newborn", 1.5)]
-    assert board[2]["first_seen"] == "2026-03-09T15:29:46Z"  # the earliest of its runs
+    assert board[2].render()["first_seen"] == "2026-03-09T15:29:46Z"  # the earliest of its runs
     assert (board[0]["executions_this_week"], board[0]["executions_last_week"]) == (30, 10)
     other = trending_new_board(org=personas.other_org, now=NOW)
     assert ranked(other) == [(1, "old", 5.0)]  # (50 − 0) / 10
@@ -186,13 +186,27 @@ def test_the_job_caches_every_board_of_every_org_and_of_all_orgs(personas):
     assert not LeaderboardEntry.objects.filter(org=personas.other_org).exists()
 
 
+def test_a_cached_board_reads_back_as_it_was_computed(personas):
+    record_executions(personas.org, runs("a", 25, 9, success=False) + runs("a", 25, 1) + runs("n", 12, 2))
+    record_ratings(personas.org, ratings("a", {4: 2}))
+    computed = {board_type: leaderboards.compute_board(board_type, org=personas.org, now=NOW)
+                for board_type in leaderboards.BOARD_TYPES}
+    assert all(computed.values())
+    compute_leaderboards(now=NOW)
+    for board_type, rows in computed.items():
+        computed_at, cached = leaderboards.cached_board(board_type, org=personas.org)
+        assert computed_at == NOW
+        assert [row.render() for row in cached] == [row.render() for row in rows], board_type
+        assert all(isinstance(row, leaderboards.ROW_MODELS[board_type]) for row in cached)
+
+
 def test_boards_are_served_from_the_cache_until_stale(personas):
     record_executions(personas.org, runs("a", 3, 1))
     compute_leaderboards(now=NOW)
     record_executions(personas.org, runs("b", 9, 1))  # after the job ran
     served = get_board("usage", org=personas.org, now=NOW + timedelta(minutes=29))
     assert served["cached"] is True
-    assert served["computed_at"] == "2026-03-11T15:30:00Z"
+    assert served.render()["computed_at"] == "2026-03-11T15:30:00Z"
     assert ranked(served["results"]) == [(1, "a", 3)]
     stale = get_board("usage", org=personas.org, now=NOW + leaderboards.MAX_AGE + timedelta(seconds=1))
     assert stale["cached"] is False
@@ -205,7 +219,7 @@ def test_boards_are_served_from_the_cache_until_stale(personas):
 def test_a_missing_board_is_computed_on_read_and_cached(personas):
     record_ratings(personas.org, ratings("a", {5: 3}))
     board = get_board("rating", org=personas.org, now=NOW, limit=5)
-    assert board["cached"] is False and board["computed_at"] == "2026-03-11T15:30:00Z"
+    assert board["cached"] is False and board.render()["computed_at"] == "2026-03-11T15:30:00Z"
     assert ranked(board["results"]) == [(1, "a", 45 / 13)]
     assert LeaderboardEntry.objects.filter(org=personas.org, metric_type="rating").count() == 1
     assert LeaderboardEntry.objects.filter(org__isnull=True).count() == 0  # only the board asked for

@@ -162,6 +162,81 @@ def test_recommendations_bad_parameters_are_400_naming_the_field(personas, param
     assert not RecommendationLog.objects.exists()
 
 
+def test_an_empty_user_id_is_a_400_naming_it(personas):
+    response = personas.member.get("skills/recommendations", {"user_id": ""})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"user_id": ["Must not be blank."]}
+    too_many = personas.member.get("skills/recommendations", {"user_id": "u", "limit": "101"})
+    assert too_many.json()["errors"] == {"limit": ["Must be an integer from 1 to 100."]}
+
+
+# --- The schema: one declaration validates, renders and documents ---------------------------
+
+
+def _operation(persona, path):
+    import yaml
+
+    schema = yaml.safe_load(persona.get("/api/schema/").content)
+    operation = schema["paths"][f"/api/v1/analytics/skills/{path}"]["get"]
+    return schema, operation, {parameter["name"]: parameter for parameter in operation["parameters"]}
+
+
+def test_the_schema_states_each_operations_parameters(personas):
+    _, _, board = _operation(personas.member, "leaderboard")
+    assert board["type"]["schema"]["enum"] == list(leaderboards.BOARD_TYPES)
+    assert board["type"]["schema"]["default"] == "usage"
+    assert (board["limit"]["schema"]["minimum"], board["limit"]["schema"]["maximum"]) == (1, leaderboards.CACHE_SIZE)
+    assert {"hours", "days", "start", "end", "org"} <= set(board)
+    _, _, adoption = _operation(personas.member, "adoption")
+    assert set(adoption) == {"hours", "days", "start", "end", "org"}
+    assert adoption["days"]["schema"]["minimum"] > 0
+    _, _, recommended = _operation(personas.member, "recommendations")
+    user_id = recommended["user_id"]
+    assert user_id["required"] is True
+    assert (user_id["schema"]["minLength"], user_id["schema"]["maxLength"]) == (1, 200)
+    assert "pattern" in user_id["schema"]
+    assert (recommended["limit"]["schema"]["minimum"], recommended["limit"]["schema"]["maximum"]) == (1, 100)
+    assert not recommended["limit"].get("required")
+
+
+def test_the_schema_states_each_answer_as_it_is_rendered(personas):
+    schema, operation, _ = _operation(personas.member, "leaderboard")
+    components = schema["components"]["schemas"]
+    body = components[operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]]
+    assert set(body["required"]) == {"type", "computed_at", "cached", "description", "results"}
+    assert {"start", "end"} <= set(body["properties"])  # only over a window: absent otherwise, never null
+    rows = {item["$ref"].split("/")[-1] for item in body["properties"]["results"]["items"]["anyOf"]}
+    assert rows == {"UsageRow", "RatingRow", "MostImprovedRow", "TrendingNewRow"}
+    assert "execution_count" in components["UsageRow"]["required"]
+    assert "latency_improvement_pct" in components["MostImprovedRow"]["required"]
+    recommendation = components["Recommendation"]["properties"]
+    assert set(recommendation) == {"skill_id", "score", "reason", "strategy"}  # used_by etc. stay internal
+    adoption = components["Adoption"]
+    assert "orgs" in adoption["properties"] and "orgs" not in adoption["required"]
+    assert "histogram" in components["SkillsPerUser"]["required"]
+
+
+def test_the_answers_have_exactly_the_fields_the_schema_states(personas):
+    record_executions(personas.org, runs("a", 2, user_id="u1") + runs("a", 1, user_id="u2")
+                      + runs("b", 1, user_id="u2"))
+    cached = personas.member.get("skills/leaderboard").json()
+    assert set(cached) == {"type", "computed_at", "cached", "description", "results"}
+    assert set(cached["results"][0]) == {"rank", "skill_id", "score", "execution_count", "success_count",
+                                         "failure_count", "success_rate"}
+    assert cached["computed_at"].endswith("Z") and cached["results"][0]["score"] == 3
+    windowed = personas.member.get("skills/leaderboard", {"hours": "2"}).json()
+    assert set(windowed) == {"type", "computed_at", "cached", "description", "start", "end", "results"}
+    assert windowed["start"].endswith("Z") and windowed["end"].endswith("Z")
+    adoption = personas.member.get("skills/adoption").json()
+    assert "orgs" not in adoption and adoption["engagement_since"].endswith("T00:00:00Z")
+    assert set(adoption["weekly_growth"]["this_week"]) == {"start", "end", "executions", "active_users"}
+    assert set(personas.staff.get("skills/adoption").json()["orgs"][0]) == {
+        "org", "org_adoption_rate", "skills_used", "catalogue_size", "active_users"}
+    recommended = personas.member.get("skills/recommendations", {"user_id": "u1"}).json()
+    assert set(recommended) == {"user_id", "start", "end", "results"}
+    assert set(recommended["results"][0]) == {"skill_id", "score", "reason", "strategy"}
+
+
 # --- The client --------------------------------------------------------------------------
 
 
