@@ -12,7 +12,7 @@ contracts, each declared once.
 from __future__ import annotations
 
 import copy
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.db import IntegrityError, transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -33,7 +33,7 @@ from alerts.models import AlertIncident, AlertRule, IllegalTransition, IncidentS
 from alerts.services import incidents
 from alerts.services.rules import delete_rule, rule_changed
 from analytics.platform.auth import TokenPrincipal
-from analytics.platform.contracts import BoundedInt, ErrorDetail, OrgQuery, endpoint, error_responses
+from analytics.platform.contracts import Bounded, ErrorDetail, OrgQuery, endpoint, error_responses
 from analytics.platform.conventions import OrgScopeMixin
 from analytics.platform.errors import Conflict, field_error
 
@@ -133,7 +133,7 @@ class IncidentQuery(OrgQuery):
     status: list[Literal[tuple(IncidentStatus.values)]] = Field(
         default_factory=list, description="Repeatable. Default: every unresolved incident.")
     severity: list[Literal[tuple(Severity.values)]] = Field(default_factory=list, description="Repeatable.")
-    rule: BoundedInt(1, MAX_ID, "A rule id.", strict=False) | None = None
+    rule: Annotated[int, Bounded(1, MAX_ID, "A rule id.", from_text=True)] | None = None
 
 
 class IncidentScope(OrgScopeMixin):

@@ -9,7 +9,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, model_validator
 
-from analytics.platform.contracts import PRINTABLE, BoundedInt, InvalidParameter, OrgQuery, WindowQuery, endpoint
+from analytics.platform.contracts import PRINTABLE, Bounded, InvalidParameter, OrgQuery, WindowQuery, endpoint
 from analytics.platform.conventions import ApiView
 from analytics.services import adoption, leaderboards, recommendations
 from analytics.services.skills import USER_ID_MAX_LENGTH
@@ -24,7 +24,7 @@ class LeaderboardQuery(WindowQuery, OrgQuery):
     """Without a window, the board's own period (the cached 30 days for usage); a window is for usage only."""
 
     type: leaderboards.BoardTypeName = Field("usage", description="Which board.")
-    limit: BoundedInt(1, leaderboards.CACHE_SIZE, "How many rows.", strict=False) = 10
+    limit: Annotated[int, Bounded(1, leaderboards.CACHE_SIZE, "How many rows.", from_text=True)] = 10
 
     def window_fields(self) -> list[str]:
         return [name for name in WINDOW_FIELDS if getattr(self, name) is not None]
@@ -46,7 +46,7 @@ class RecommendationsQuery(WindowQuery, OrgQuery):
     default_window: ClassVar = recommendations.DEFAULT_WINDOW
 
     user_id: RequiredUserId
-    limit: BoundedInt(1, recommendations.MAX_LIMIT, "How many recommendations.", strict=False) = 10
+    limit: Annotated[int, Bounded(1, recommendations.MAX_LIMIT, "How many recommendations.", from_text=True)] = 10
 
 
 class LeaderboardView(ApiView):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, RootModel, model_validator
 
 from analytics.platform.contracts import InvalidParameter, OrgQuery, Printable, TaggedWindowQuery, WindowQuery, endpoint
@@ -14,7 +16,7 @@ MAX_GROUP_BY = 5
 
 
 class StatisticsQuery(TaggedWindowQuery, OrgQuery):
-    group_by: list[Printable(64)] = Field(default_factory=list, max_length=MAX_GROUP_BY,
+    group_by: list[Annotated[str, Printable(64)]] = Field(default_factory=list, max_length=MAX_GROUP_BY,
                                           description="Tag keys (repeatable): statistics per distinct value.")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
@@ -36,11 +37,10 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
-    WrapValidator,
     create_model,
     model_validator,
 )
-from pydantic_core import PydanticCustomError, from_json
+from pydantic_core import PydanticCustomError, core_schema, from_json
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -180,14 +180,14 @@ def _inline(prop: dict, definitions: dict) -> dict:
 # --- Field types of the API conventions -----------------------------------------------------
 
 
-def Printable(max_length: int, *, description: str = "") -> Any:  # noqa: N802  (used as a type)
-    """A string of printable characters, at most ``max_length`` long (may be empty)."""
-    return Annotated[str, Field(max_length=max_length, pattern=PRINTABLE, description=description)]
+def Printable(max_length: int, *, description: str = "") -> Any:  # noqa: N802  (names a kind of value)
+    """``Annotated[str, Printable(n)]``: printable characters, at most ``n`` of them (may be empty)."""
+    return Field(max_length=max_length, pattern=PRINTABLE, description=description or None)
 
 
 def Name(max_length: int, *, description: str = "", pattern: str = NAME) -> Any:  # noqa: N802
-    """A required name: 1 to ``max_length`` printable characters, no surrounding whitespace."""
-    return Annotated[str, Field(min_length=1, max_length=max_length, pattern=pattern, description=description)]
+    """``Annotated[str, Name(n)]``: a required name, 1 to ``n`` printable characters, no surrounding whitespace."""
+    return Field(min_length=1, max_length=max_length, pattern=pattern, description=description or None)
 
 
 def _event_id(value):
@@ -249,20 +249,38 @@ Tags = Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS), WithJsonSch
 })]
 
 
-def BoundedInt(low: int, high: int, description: str = "", *, strict: bool = True) -> Any:  # noqa: N802
-    """An integer from ``low`` to ``high``, with one message for every way of missing it.
+@dataclass(frozen=True)
+class Bounded:
+    """``Annotated[int, Bounded(low, high)]``: an integer from ``low`` to ``high``, one message for every miss.
 
-    Strict in JSON bodies (``"5"``, ``4.5`` and ``true`` are not integers); query parameters, which
-    are text, pass ``strict=False``.
+    In a JSON body an integer is what JSON Schema calls one: ``5`` and ``5.0``, not ``"5"``, ``4.5`` or
+    ``true``. Query parameters, which are text, pass ``from_text=True``.
     """
 
-    def check(value, handler):
-        try:
-            return handler(value)
-        except ValidationError:
-            raise PydanticCustomError("int_range", f"Must be an integer from {low} to {high}.") from None
+    low: int
+    high: int
+    description: str = ""
+    from_text: bool = False
 
-    return Annotated[int, Field(ge=low, le=high, strict=strict, description=description), WrapValidator(check)]
+    def __get_pydantic_core_schema__(self, source, handler) -> core_schema.CoreSchema:
+        message = f"Must be an integer from {self.low} to {self.high}."
+
+        def check(value, validate):
+            if not self.from_text and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            try:
+                return validate(value)
+            except ValidationError:
+                raise PydanticCustomError("int_range", message) from None
+
+        inner = core_schema.int_schema(ge=self.low, le=self.high, strict=not self.from_text)
+        return core_schema.no_info_wrap_validator_function(check, inner)
+
+    def __get_pydantic_json_schema__(self, schema, handler) -> dict:
+        json_schema = handler(schema)
+        if self.description:
+            json_schema["description"] = self.description
+        return json_schema
 
 
 def org_matches(value: str | None, info: ValidationInfo) -> str | None:

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import Annotated
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -61,11 +62,11 @@ class MetricItem:
         "then": {"properties": {"value": {"minimum": 0}}},
     })
 
-    metric_name: Name(200, description="Printable; no surrounding spaces.")
+    metric_name: Annotated[str, Name(200, description="Printable; no surrounding spaces.")]
     value: Measurement
     metric_type: MetricType = MetricType.GAUGE
-    unit: Printable(32) = ""
-    source: Printable(100) = ""
+    unit: Annotated[str, Printable(32)] = ""
+    source: Annotated[str, Printable(100)] = ""
     tags: Tags = field(default_factory=dict)
     timestamp: EventTime = field(default_factory=timezone.now)
     event_id: EventId | None = None

@@ -48,7 +48,7 @@ from analytics.models import (
 from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC, RESERVED_SKILL_IDS, SKILL_ID_MAX_LENGTH
 from analytics.platform.contracts import (
     PRINTABLE,
-    BoundedInt,
+    Bounded,
     Duration,
     EventId,
     EventTime,
@@ -107,8 +107,8 @@ class ExecutionItem:
     latency_ms: Duration
     timestamp: EventTime = field(default_factory=timezone.now)
     user_id: UserId = None
-    error_type: Printable(200) = ""
-    skill_version: Printable(64) = ""
+    error_type: Annotated[str, Printable(200)] = ""
+    skill_version: Annotated[str, Printable(64)] = ""
     event_id: EventId | None = None
     org_id: OrgId = None
 
@@ -116,7 +116,7 @@ class ExecutionItem:
 @dataclass(frozen=True)
 class RatingItem:
     skill_id: SkillId
-    rating: BoundedInt(1, 5, "1 to 5 stars. With a user_id, replaces that user's earlier rating.")
+    rating: Annotated[int, Bounded(1, 5, "1 to 5 stars. With a user_id, replaces that user's earlier rating.")]
     timestamp: EventTime = field(default_factory=timezone.now)
     user_id: UserId = None
     event_id: EventId | None = None

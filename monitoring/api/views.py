@@ -1,11 +1,11 @@
 """Health and SLA of the platform-wide services: any valid token may read them."""
 
 from datetime import timedelta
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from django.shortcuts import get_object_or_404
 
-from analytics.platform.contracts import BoundedInt, Query, WindowQuery, endpoint
+from analytics.platform.contracts import Bounded, Query, WindowQuery, endpoint
 from analytics.platform.conventions import ApiView
 from monitoring.models import Service
 from monitoring.services.health import HealthSummary, ServiceHealth, health_summary, service_health
@@ -15,7 +15,7 @@ MAX_RECENT_CHECKS = 100
 
 
 class RecentChecksQuery(Query):
-    limit: BoundedInt(1, MAX_RECENT_CHECKS, "Recent checks to show.", strict=False) = 20
+    limit: Annotated[int, Bounded(1, MAX_RECENT_CHECKS, "Recent checks to show.", from_text=True)] = 20
 
 
 class SlaQuery(WindowQuery):

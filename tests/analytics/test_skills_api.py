@@ -100,6 +100,13 @@ def test_a_rating_must_be_an_integer_from_1_to_5(personas, rating):
     assert "rating" in response.json()["errors"]
 
 
+def test_a_rating_of_4_point_0_is_the_integer_4_as_json_schema_says(personas):
+    # JSON Schema's "integer" is any number with no fractional part: 4.0 is one, and the schema says integer.
+    response = personas.member.post("skills/ratings", {"skill_id": "parse_json", "rating": 4.0, "user_id": "u"})
+    assert response.status_code == 201
+    assert SkillRating.objects.get().rating == 4
+
+
 def test_an_item_naming_its_own_org_is_accepted_another_org_is_refused(personas):
     assert personas.member.post("skills/installs", {"skill_id": "s", "org_id": "acme"}).status_code == 201
     response = personas.member.post("skills/installs", [{"skill_id": "s"}, {"skill_id": "s", "org_id": "globex"}])

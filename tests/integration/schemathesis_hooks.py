@@ -179,6 +179,28 @@ def teach_window(query: dict, focus: str | None = None, now: datetime | None = N
     return query
 
 
+# --- Leaderboards (API.md, Skills: GET skills/leaderboard) ---------------------------------------------
+#
+# "A window (usage only) computes the usage board over it": the other boards have their own fixed periods,
+# so a window with type rating / most_improved / trending_new is a 400 naming the window parameter. A rule
+# relating two parameters.
+
+
+def teach_leaderboard(query: dict, path: str, focus: str | None = None) -> dict:
+    """Rule 9: a window only with the usage board."""
+    if not path.endswith("/skills/leaderboard") or query.get("type", "usage") == "usage":
+        return query
+    if not any(_present(query, name) for name in WINDOW_PARAMETERS):
+        return query
+    query = dict(query)
+    if focus in WINDOW_PARAMETERS or focus is None:
+        query["type"] = "usage"  # keep the window under test
+    else:
+        for name in WINDOW_PARAMETERS:
+            query.pop(name, None)  # keep the board type under test
+    return query
+
+
 # --- Bodies of the ingest endpoints -----------------------------------------------------------------------
 
 
@@ -235,7 +257,9 @@ def _is_negative(case, location: ParameterLocation) -> bool:
 def map_case(context, case):
     """Applied in every phase that generates (coverage, fuzzing, stateful); see the module's docstring."""
     if isinstance(case.query, dict) and case.query and not _is_negative(case, ParameterLocation.QUERY):
-        taught = teach_points(teach_window(case.query, focus=_focus(case)), case.operation.path, focus=_focus(case))
+        focus, path = _focus(case), case.operation.path
+        taught = teach_leaderboard(teach_points(teach_window(case.query, focus=focus), path, focus=focus), path,
+                                   focus=focus)
         if taught != case.query:
             case.query = taught
     if case.method.upper() == "POST" and case.body is not NOT_SET and not _is_negative(case, ParameterLocation.BODY):
