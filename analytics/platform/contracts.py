@@ -40,7 +40,7 @@ from pydantic import (
     create_model,
     model_validator,
 )
-from pydantic_core import PydanticCustomError, core_schema, from_json
+from pydantic_core import ErrorDetails, PydanticCustomError, core_schema, from_json
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -329,7 +329,7 @@ _MESSAGES: dict[str, Callable[[dict], str]] = {
 }
 
 
-def _message(error: dict) -> str:
+def _message(error: ErrorDetails) -> str:
     """Pydantic's own errors get the API's wording; our custom errors already carry theirs."""
     translate = _MESSAGES.get(error["type"])
     if translate is not None:
@@ -340,7 +340,7 @@ def _message(error: dict) -> str:
     return error["msg"].removeprefix("Value error, ")
 
 
-def _field_name(location: tuple, problem: dict) -> str:
+def _field_name(location: tuple, problem: ErrorDetails) -> str:
     """``("tags", "env")`` → ``tags``: a message belongs to the top-level field the client sent.
 
     A rule across fields (checked in a dataclass's ``__post_init__``) names its field in the error's ``ctx``.
