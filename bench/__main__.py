@@ -11,7 +11,10 @@ def main() -> int:
         from bench import alerts
     except ImportError:
         return status
-    return status or alerts.main([])
+    status = status or alerts.main([])
+    from bench import monitoring
+
+    return status or monitoring.main([])
 
 
 if __name__ == "__main__":

@@ -108,7 +108,8 @@ class PostgresServer:
 
 
 def start_postgres(settings: dict | None = None) -> PostgresServer:
-    pg_globs = ("/usr/lib/postgresql/*/bin/{}",)
+    # Besides PATH: Debian's versioned directories, or TOOLWEAVER_POSTGRES_BINDIR (a glob) instead of them.
+    pg_globs = (os.environ.get("TOOLWEAVER_POSTGRES_BINDIR", "/usr/lib/postgresql/*/bin").rstrip("/") + "/{}",)
     initdb = find_binary("initdb", tuple(g.format("initdb") for g in pg_globs))
     postgres = find_binary("postgres", tuple(g.format("postgres") for g in pg_globs))
     if not initdb or not postgres:

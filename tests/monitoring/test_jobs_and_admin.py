@@ -1,6 +1,5 @@
 """The command, the task, the schedule, the demo data and the admin pages."""
 
-import time
 from io import StringIO
 
 import pytest
@@ -52,13 +51,12 @@ def test_the_schedule_declares_the_health_check_job():
     assert "monitoring.roll_up_daily_sla" in jobs
 
 
-def test_demo_seed_is_idempotent_and_fast():
+def test_demo_seed_is_idempotent():
+    # How long it takes is measured by bench/demo.py (docs/benchmarks.md, "Demo data"), not asserted here.
     import random
 
     context = DemoContext(days=30, now=timezone.now(), rng=random.Random(1), log=lambda message: None)
-    started = time.monotonic()
     demo.seed(context)
-    assert time.monotonic() - started < 30
     names = set(Service.objects.values_list("name", flat=True))
     assert names == {"platform-database", "platform-broker", "example-website", "flaky-search"}
     total = HealthCheck.objects.count()

@@ -6,6 +6,12 @@ only, thrown away after) and stops by its pid.
 
 Every run gets its own data directory, so tests never touch ``~/.toolweaver``; the
 SQLite test database is a file there, so a real worker process can share it.
+
+Without PostgreSQL's binaries the PostgreSQL run runs nothing: with ``CI=true`` that stops the run
+with an error; otherwise it exits 0 (a machine without PostgreSQL can still ``make test``) and says
+so loudly in the terminal summary at the end, where nobody can miss it.
+
+It also loads ``tests.plugins.ci``: under ``CI=true`` every skip is a failure.
 """
 
 import os
@@ -13,6 +19,8 @@ import shutil
 import tempfile
 
 import pytest
+
+pytest_plugins = ["tests.plugins.ci"]
 
 _state = {}
 
@@ -40,18 +48,48 @@ def pytest_load_initial_conftests(early_config, parser, args):
             server = start_postgres({"work_mem": "64MB"})
         except FileNotFoundError as error:
             if in_ci():
-                raise
-            pytest.exit(f"skipping the PostgreSQL run: {error}", returncode=0)
-        _state["postgres"] = server
-        os.environ["DATABASE_URL"] = server.url("toolweaver")
-        os.environ["TOOLWEAVER_TEST_DB_NAME"] = "test_toolweaver"
+                raise pytest.UsageError(f"CI=true: the PostgreSQL run cannot start PostgreSQL: {error}") from error
+            _state["postgres_missing"] = str(error)
+            os.environ["TOOLWEAVER_TEST_DB_NAME"] = os.path.join(data_dir, "test.db")  # nothing will use it
+        else:
+            _state["postgres"] = server
+            os.environ["DATABASE_URL"] = server.url("toolweaver")
+            os.environ["TOOLWEAVER_TEST_DB_NAME"] = "test_toolweaver"
     else:
         os.environ["TOOLWEAVER_TEST_DB_NAME"] = os.path.join(data_dir, "test.db")
     return (yield)
 
 
 def pytest_report_header(config):
+    if "postgres_missing" in _state:
+        return f"database: postgres NOT AVAILABLE ({_state['postgres_missing']}): nothing will run"
     return f"database: {os.environ.get('TOOLWEAVER_TEST_DB', 'sqlite')} (data dir {_state.get('data_dir')})"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without PostgreSQL the PostgreSQL run runs nothing (rather than running on SQLite a second time)."""
+    if "postgres_missing" in _state and items:
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    missing = _state.get("postgres_missing")
+    if missing is None:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("WARNING: the PostgreSQL run did NOT run", sep="!", red=True, bold=True)
+    write(f"TOOLWEAVER_TEST_DB=postgres, but PostgreSQL cannot be started here: {missing}.", red=True, bold=True)
+    write("Not one test ran on PostgreSQL: this suite is tested on SQLite only.", red=True, bold=True)
+    write("Install PostgreSQL 15 (apt-get install postgresql; .ci/run does it) and run `make test` again.",
+          red=True, bold=True)
+    write("Exit status 0 outside CI; with CI=true this is an error.", red=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    if "postgres_missing" in _state and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK  # said loudly above; a machine without PostgreSQL may still test
 
 
 def pytest_unconfigure(config):
