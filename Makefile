@@ -2,16 +2,19 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# Reinstalled when pyproject.toml or this file changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 
 .PHONY: run test test-sqlite test-postgres lint schema bench venv
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The project itself is installed editable with its dependencies, so that `from analytics import ...` works
+# with the venv's python from any folder (not only from this checkout).
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv
-	@$(VENV)/bin/uv pip install -q --python $(PY) -r pyproject.toml --extra dev
+	@$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 run: venv

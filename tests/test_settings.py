@@ -99,3 +99,16 @@ def test_log_file_receives_the_logs(tmp_path):
     result = run_manage(tmp_path, "migrate", "-v", "0", ANALYTICS_LOG_FILE=str(log_file))
     assert result.returncode == 0, result.stderr
     assert "periodic tasks" in log_file.read_text()
+
+
+@pytest.mark.parametrize(("url", "engine"), [
+    ("", "django_prometheus.db.backends.sqlite3"),
+    ("postgres://app:s3cret@db.example:6543/analytics", "django_prometheus.db.backends.postgresql"),
+])
+def test_the_database_goes_through_django_prometheus_wrapper_of_the_same_backend(tmp_path, url, engine):
+    """The database metrics on /metrics (django_db_*) come from django-prometheus's wrapper of Django's backend."""
+    result = run_manage(tmp_path, "shell", "-c",
+                        "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])",
+                        DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == engine

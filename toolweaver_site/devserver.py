@@ -56,6 +56,9 @@ def main(argv=None) -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "toolweaver_site.settings")
     os.environ.setdefault("DJANGO_DEBUG", "true")  # local use: runserver serves the admin's static files
+    # The children see where the web server listens: the demo's HTTP service checks its /healthz.
+    os.environ["TOOLWEAVER_HOST"] = args.host
+    os.environ["TOOLWEAVER_PORT"] = str(args.port)
 
     manage("migrate", "--noinput", "-v", "0")
     if not args.no_demo:

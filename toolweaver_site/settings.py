@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files, not a CDN
     "django_celery_beat",
     "django_prometheus",
     # Our apps, lowest first: each may import only the ones above it.
@@ -81,6 +82,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # django-prometheus's request metrics: its Before middleware first, its After middleware last.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Django's own error pages (the DEBUG pages included) become JSON on /api/ paths.
+    "analytics.platform.middleware.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "analytics.tracking.RequestTrackingMiddleware",
@@ -91,6 +96,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "toolweaver_site.urls"
@@ -138,6 +144,10 @@ if _test_db_name:
     # The test run keeps its SQLite test database in a file so that a real worker
     # process can share it; on PostgreSQL it names the throw-away database.
     _default_db["TEST"] = {"NAME": _test_db_name}
+
+# django-prometheus's wrappers of Django's own backends: the same backends, plus connection, query and error
+# counts and query durations on /metrics (django_db_*), for SQLite and PostgreSQL alike.
+_default_db["ENGINE"] = _default_db["ENGINE"].replace("django.db.backends.", "django_prometheus.db.backends.", 1)
 
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -199,6 +209,12 @@ SPECTACULAR_SETTINGS = {
     # 3.1: the schemas of the pydantic contracts are JSON Schema 2020-12 (`null` as a type).
     "OAS_VERSION": "3.1.0",
     "ENUM_NAME_OVERRIDES": {"Aggregate": "analytics.services.metrics_query.AGGREGATES"},
+    # /api/docs/ loads Swagger UI from the project's static files (drf-spectacular-sidecar): it works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No call to the public online validator (swagger.io) from the page either.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # --- Celery -------------------------------------------------------------------
@@ -247,6 +263,11 @@ PROMETHEUS_HOST = env_str("PROMETHEUS_HOST", "127.0.0.1")
 PROMETHEUS_PORT = env_int("PROMETHEUS_PORT", 8000, minimum=1)
 WANDB_API_KEY = env_str("WANDB_API_KEY", "")
 GRAFANA_API_KEY = env_str("GRAFANA_API_KEY", "")
+
+# --- Local run (make run) -------------------------------------------------------
+# Where `make run` serves (toolweaver_site.devserver); the demo's HTTP service checks this server's /healthz.
+TOOLWEAVER_HOST = env_str("TOOLWEAVER_HOST", "127.0.0.1")
+TOOLWEAVER_PORT = env_int("TOOLWEAVER_PORT", 8000, minimum=1)
 
 # --- Logging ------------------------------------------------------------------
 ANALYTICS_LOG_LEVEL = env_choice(

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from toolweaver_site import views
@@ -9,7 +10,12 @@ API_PREFIX = "api/v1/analytics/"
 handler404 = "analytics.platform.errors.json_not_found"
 handler500 = "analytics.platform.errors.json_server_error"
 
+# "View site" in the admin's header leads to the API docs (staff are logged in, so they open).
+admin.site.site_url = "/api/docs/"
+
+# Every pattern is named: django-prometheus labels its request metrics with the view name.
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("admin/", admin.site.urls),
     path(API_PREFIX, include("analytics.api.urls")),
     path(API_PREFIX, include("monitoring.api.urls")),

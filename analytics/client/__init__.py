@@ -7,7 +7,8 @@
                               success=True, latency_ms=145.5)
 
 Backends: ``sqlite`` (alias ``db``: the configured Django database), ``prometheus``
-and ``otlp``; a comma-separated list fans out. In a plain Python process the
+and ``otlp``; a comma-separated list fans out. Seed 001's class names are here too:
+``SkillAnalytics`` (the store), ``OTLPMetrics`` and ``PrometheusMetrics``. In a plain Python process the
 client sets Django up itself, and the store backend creates its tables on first
 use. See docs/client.md.
 """
@@ -100,11 +101,20 @@ def create_analytics_client(backend: str | None = None):
     return FanoutClient(backends)
 
 
-def __getattr__(name):
-    # Seed 001's "Automatic Setup": ``SkillAnalytics()`` is the store backend.
-    if name == "SkillAnalytics":
-        ensure_django()
-        from analytics.client.store import StoreBackend
+# Seed 001's class names for the backends (``from analytics import OTLPMetrics``): each is created without
+# arguments and reads its configuration from the settings, that is the environment.
+_SEED_CLASSES = {
+    "SkillAnalytics": ("analytics.client.store", "StoreBackend"),  # "Automatic Setup": the sqlite store
+    "OTLPMetrics": ("analytics.client.otlp", "OtlpBackend"),
+    "PrometheusMetrics": ("analytics.client.prometheus", "PrometheusBackend"),
+}
 
-        return StoreBackend
-    raise AttributeError(name)
+
+def __getattr__(name):
+    if name in _SEED_CLASSES:
+        ensure_django()  # the backends import models: Django must be set up before their modules load
+        from importlib import import_module
+
+        module, attribute = _SEED_CLASSES[name]
+        return getattr(import_module(module), attribute)
+    raise AttributeError(f"module 'analytics.client' has no attribute {name!r}")

@@ -2,7 +2,10 @@
 
 400: ``{"errors": {"field": ["message", ...]}}``; for a batch
 ``{"errors": [{"index": i, "field": ["message"]}, ...]}``. Other statuses keep
-DRF's ``{"detail": "..."}``.
+DRF's ``{"detail": "..."}``; errors that Django answers itself on an API path (an
+unknown path, an uncaught exception, in DEBUG too) are ``{"detail": "..."}`` as
+well (``json_not_found``, ``json_server_error`` and
+``analytics.platform.middleware.ApiJsonErrorsMiddleware``).
 """
 
 from django.http import JsonResponse
@@ -57,18 +60,34 @@ def api_exception_handler(exc, context):
     return exception_handler(exc, context)
 
 
+API_PREFIX = "/api/"
+
+NOT_FOUND_DETAIL = "Not found."
+SERVER_ERROR_DETAIL = "Internal server error."
+
+
+def api_error_detail(status_code: int, phrase: str) -> str:
+    """The ``detail`` of an error answered outside DRF: the same words as the 404 and 500 handlers."""
+    if status_code == 404:
+        return NOT_FOUND_DETAIL
+    if status_code == 500:
+        return SERVER_ERROR_DETAIL
+    return f"{phrase[:1].upper()}{phrase[1:].lower()}."
+
+
 def json_not_found(request, exception=None):
     """Django's 404 handler: JSON under /api/, the usual page elsewhere."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"detail": NOT_FOUND_DETAIL}, status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
 
 
 def json_server_error(request):
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Internal server error."}, status=500)
+    """Django's 500 handler: JSON under /api/ (never a traceback), the usual page elsewhere."""
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse({"detail": SERVER_ERROR_DETAIL}, status=500)
     from django.views.defaults import server_error
 
     return server_error(request)

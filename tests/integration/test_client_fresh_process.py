@@ -1,9 +1,11 @@
 """The seeds' client examples in a fresh Python process, against a fresh data directory.
 
 Each example is the seed's text with only its import changed
-(``orchestrator.execution.analytics`` → ``analytics``). A runner executes it and
-reports what it recorded; then seed 001's SQL statements run on the SQLite file,
-with the ``sqlite3`` module and, when installed, the ``sqlite3`` command line.
+(``orchestrator.execution.analytics`` → ``analytics``). A runner executes it from a
+folder outside the checkout, with no PYTHONPATH pointing at it: the venv's python finds
+the project because ``make venv`` installs it (editable). The runner reports what the
+example recorded; then seed 001's SQL statements run on the SQLite file, with the
+``sqlite3`` module and, when installed, the ``sqlite3`` command line.
 """
 
 import json
@@ -17,9 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.otlp_receiver import start_otlp_receiver
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 
 SEED_000_SQLITE_BACKEND = '''\
 from analytics import create_analytics_client
@@ -69,10 +73,11 @@ SEED_001_SQL = [
 
 
 def fresh_env(data_dir: Path, **extra) -> dict[str, str]:
+    # No PYTHONPATH: the project must be importable because it is installed in the venv, as for any script.
     env = {key: value for key, value in os.environ.items()
-           if key not in {"DATABASE_URL", "ANALYTICS_DB_URL", "DJANGO_SETTINGS_MODULE", "TOOLWEAVER_TEST_DB_NAME"}}
-    env.update(TOOLWEAVER_DATA_DIR=str(data_dir), ANALYTICS_DB_PATH=str(data_dir / "analytics.db"),
-               PYTHONPATH=str(ROOT))
+           if key not in {"DATABASE_URL", "ANALYTICS_DB_URL", "DJANGO_SETTINGS_MODULE", "TOOLWEAVER_TEST_DB_NAME",
+                          "PYTHONPATH"} and not key.startswith(("OTLP_", "PROMETHEUS_"))}
+    env.update(TOOLWEAVER_DATA_DIR=str(data_dir), ANALYTICS_DB_PATH=str(data_dir / "analytics.db"))
     env.update(extra)
     return env
 
@@ -160,8 +165,102 @@ def test_prometheus_in_a_plain_process_serves_its_own_metrics(tmp_path):
         scraped = urllib.request.urlopen("http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     """)
     reported = run_example(tmp_path, data_dir, source, DJANGO_SETTINGS_MODULE="plain_settings",
-                           PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
+                           PYTHONPATH=str(tmp_path))
     assert reported["check"]["healthy"] is True
     assert f"127.0.0.1:{port}" in reported["check"]["detail"]
     assert 'toolweaver_skill_executions_total{org_id="org_456",skill_id="parse_json"} 1.0' in reported["scraped"]
     assert "user_123" not in reported["scraped"]
+
+
+def test_the_client_imports_with_the_venvs_python_from_any_folder(tmp_path):
+    """README: after `make run` / `make test`, `.venv/bin/python` imports the project from anywhere."""
+    assert VENV_PYTHON.exists(), "make venv creates .venv"
+    names = "create_analytics_client, OTLPMetrics, PrometheusMetrics, SkillAnalytics"
+    done = subprocess.run([str(VENV_PYTHON), "-c", f"from analytics import {names}"], cwd=tmp_path,
+                          env=fresh_env(tmp_path / "toolweaver"), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    # What the installed packages carry besides Python: every app's templates and migrations.
+    source = textwrap.dedent("""\
+        import json, os
+        import django
+        os.environ["DJANGO_SETTINGS_MODULE"] = "toolweaver_site.settings"
+        django.setup()
+        from django.db.migrations.loader import MigrationLoader
+        from django.template.loader import get_template
+        import analytics, alerts, monitoring, toolweaver_site
+        get_template("admin/analytics/skill/change_list_with_boards.html")
+        loader = MigrationLoader(None, ignore_no_migrations=True)
+        print(json.dumps({"files": [m.__file__ for m in (analytics, alerts, monitoring, toolweaver_site)],
+                          "migrated": sorted({app for app, _ in loader.disk_migrations})}))
+    """)
+    done = subprocess.run([str(VENV_PYTHON), "-c", source], cwd=tmp_path, env=fresh_env(tmp_path / "toolweaver"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [Path(file).parent.name for file in found["files"]] == ["analytics", "alerts", "monitoring",
+                                                                   "toolweaver_site"]
+    assert all(Path(file).is_relative_to(ROOT) for file in found["files"])  # editable: the checkout's own files
+    assert {"analytics", "monitoring", "alerts"} <= set(found["migrated"])
+
+
+# Seed 001, "Test It" (the OTLP backend), with only the import changed.
+SEED_001_OTLP_TEST_IT = '''\
+from analytics import OTLPMetrics
+
+metrics = OTLPMetrics()
+metrics.record_skill_execution("test_skill", success=True, latency_ms=150)
+# Metrics automatically pushed every 60 seconds
+'''
+
+
+def test_seed_001_otlp_example_pushes_what_it_recorded(tmp_path):
+    receiver = start_otlp_receiver()
+    try:
+        # Configured as seed 001's .env says; the example pushes when its process exits, well before 60 s.
+        reported = run_example(tmp_path, tmp_path / "toolweaver", SEED_001_OTLP_TEST_IT,
+                               ANALYTICS_BACKEND="otlp", OTLP_ENDPOINT=receiver.endpoint + "/otlp",
+                               OTLP_INSTANCE_ID="1234567", OTLP_TOKEN="glc_your_token_here", OTLP_PUSH_INTERVAL="60")
+    finally:
+        receiver.stop()
+    assert reported["metrics"] == "<OtlpBackend otlp>"
+    assert receiver.requests and receiver.requests[-1]["path"] == "/otlp/v1/metrics"
+    assert receiver.requests[-1]["headers"]["authorization"].startswith("Basic ")
+    labels = {"skill_id": "test_skill", "org_id": "default"}  # ANALYTICS_DEFAULT_ORG when no org is named
+    assert receiver.latest("toolweaver_skill_executions_total", **labels).value == 1
+    assert receiver.latest("toolweaver_skill_success_total", **labels).value == 1
+    latency = receiver.latest("toolweaver_skill_latency_milliseconds", **labels)
+    assert (latency.count, latency.total) == (1, 150.0)
+
+
+# Seed 001's Prometheus backend: the same calls as its methods list, two instances (its "singleton pattern").
+SEED_001_PROMETHEUS = '''\
+import os
+import urllib.request
+from analytics import PrometheusMetrics
+
+metrics = PrometheusMetrics()
+again = PrometheusMetrics()  # Tests safely instantiate multiple PrometheusMetrics instances
+metrics.record_skill_execution("parse_json", success=True, latency_ms=145.5, user_id="user_123", org_id="org_456")
+again.record_skill_execution("parse_json", success=False, latency_ms=900.0, org_id="org_456")
+again.record_skill_rating("parse_json", 5, user_id="user_123")
+metrics.update_health_score("parse_json", 87.5)
+check = metrics.health_check()
+port = os.environ["PROMETHEUS_PORT"]
+scraped = urllib.request.urlopen(f"http://localhost:{port}/metrics", timeout=10).read().decode()
+'''
+
+
+def test_seed_001_prometheus_metrics_expose_what_they_recorded(tmp_path):
+    port = free_port()
+    reported = run_example(tmp_path, tmp_path / "toolweaver", SEED_001_PROMETHEUS, ANALYTICS_BACKEND="prometheus",
+                           PROMETHEUS_ENABLED="true", PROMETHEUS_PORT=str(port), PROMETHEUS_HOST="127.0.0.1")
+    assert reported["metrics"] == "<PrometheusBackend prometheus>"
+    assert reported["check"]["healthy"] is True
+    scraped = reported["scraped"]
+    assert 'toolweaver_skill_executions_total{org_id="org_456",skill_id="parse_json"} 2.0' in scraped
+    assert 'toolweaver_skill_success_total{org_id="org_456",skill_id="parse_json"} 1.0' in scraped
+    assert 'toolweaver_skill_failures_total{org_id="org_456",skill_id="parse_json"} 1.0' in scraped
+    assert 'toolweaver_skill_rating{org_id="default",skill_id="parse_json"} 5.0' in scraped
+    assert 'toolweaver_skill_health_score{org_id="default",skill_id="parse_json"} 87.5' in scraped
+    assert "user_123" not in scraped

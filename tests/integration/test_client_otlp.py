@@ -120,3 +120,26 @@ def test_fanout_with_the_store(receiver, settings):
         assert client.get_skill_usage("fan")["execution_count"] == 1
     finally:
         client.close()
+
+
+def test_seed_001_otlp_metrics_class_is_the_otlp_backend(receiver, settings):
+    """Seed 001: `metrics = OTLPMetrics()` then `record_skill_execution(...)`, `push()`, `health_check()`."""
+    from analytics import OTLPMetrics
+
+    settings.OTLP_ENDPOINT = receiver.endpoint
+    settings.OTLP_PUSH_INTERVAL = 3600
+    metrics = OTLPMetrics()
+    try:
+        metrics.record_skill_execution("test_skill", success=True, latency_ms=150)
+        metrics.record_skill_rating("test_skill", 4, user_id="user_123")
+        metrics.update_health_score("test_skill", 75.0)
+        assert metrics.push() is True
+        assert metrics.health_check()["healthy"] is True
+        assert metrics.get_config_summary()["backend"] == "otlp"
+    finally:
+        metrics.close()
+    labels = {"skill_id": "test_skill", "org_id": "default"}
+    assert receiver.latest("toolweaver_skill_executions_total", **labels).value == 1
+    assert receiver.latest("toolweaver_skill_rating", **labels).value == 4
+    assert receiver.latest("toolweaver_skill_health_score", **labels).value == 75.0
+    assert not SkillExecution.objects.exists()  # push-only: nothing stored

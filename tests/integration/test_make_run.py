@@ -1,16 +1,43 @@
-"""`make run`'s program serves the admin with demo data, and Ctrl-C leaves nothing behind."""
+"""`make run`'s program serves the admin with demo data, the README's first commands work against it, and
+Ctrl-C leaves nothing behind."""
 
+import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
-import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.servers import free_port, wait_for
+from tests.servers import free_port, missing_server, stop_pid, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def fetch(url: str, follow: bool = True):
+    """(status, headers, body) of a GET, errors included."""
+    opener = urllib.request.build_opener(*([] if follow else [_NoRedirects()]))
+    try:
+        with opener.open(url, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.headers, error.read()
+
+
+def readme_blocks(heading: str) -> list[str]:
+    """The bash blocks of a README section."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.*?)```", section, flags=re.S)
 
 
 def _alive(pid: int) -> bool:
@@ -55,19 +82,64 @@ def test_run_serves_the_admin_and_ctrl_c_stops_everything(tmp_path):
                 return response.status == 200 and b"ToolWeaver Analytics" in response.read()
 
         wait_for(admin_login_page, 120, "the admin login page", interval=0.5)
+        base = f"http://127.0.0.1:{port}"
         children = _descendants(process.pid)
         assert len(children) >= 2  # web server and worker
         output = (tmp_path / "run.log").read_text()
         assert f"http://127.0.0.1:{port}/admin/" in output and "password" in output
         assert (tmp_path / "demo-tokens.txt").exists()
 
+        check_first_five_minutes(base, port, env, tmp_path)
+
         # The worker with beat comes up too (it logs "ready." once connected to the broker).
         wait_for(lambda: "ready." in (tmp_path / "run.log").read_text(), 60, "the worker")
         process.send_signal(signal.SIGINT)
         process.wait(timeout=40)
-        time.sleep(0.5)
-        assert not [pid for pid in children if _alive(pid)]
+        wait_for(lambda: not [pid for pid in children if _alive(pid)], 10, "every child to stop")
     finally:
         if process.poll() is None:
-            process.kill()
+            leftovers = _descendants(process.pid)
+            stop_pid(process.pid, signal.SIGINT, timeout=40)
+            for pid in leftovers:
+                stop_pid(pid)
         log.close()
+
+
+def check_first_five_minutes(base: str, port: int, env: dict, tmp_path: Path) -> None:
+    """What a new user does first against `make run` (DEBUG on), as the README says."""
+    # The README's "Using the API" blocks, pasted into one shell in the checkout (only the port differs): a
+    # token, `/me` with it, then the schema downloaded with it (into a folder of the test's own).
+    if shutil.which("curl") is None:
+        missing_server("curl is not installed (apt-get install curl)")
+    token_and_me, schema = readme_blocks("Using the API")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    script = f"{token_and_me}\necho\ncd {downloads}\n{schema}".replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    me = json.loads(done.stdout)
+    assert (me["org"], me["staff"], me["read_only"]) == ("acme", False, False)
+    assert (downloads / "openapi.yaml").read_text().startswith("openapi: 3.1.0")
+
+    # `/` leads to the admin.
+    status, headers, _ = fetch(f"{base}/", follow=False)
+    assert (status, headers["Location"]) == (302, "/admin/")
+
+    # DEBUG is on, yet an unknown API path and a non-integer id answer the API's JSON 404, not the URL list.
+    for path in ("/api/v1/analytics/no-such-endpoint", "/api/v1/analytics/alerts/rules/abc"):
+        status, headers, body = fetch(base + path)
+        assert status == 404 and headers["Content-Type"] == "application/json", (path, body[:200])
+        assert json.loads(body) == {"detail": "Not found."}
+
+    # Swagger UI's files come from this server (drf-spectacular-sidecar), not from a CDN.
+    status, headers, body = fetch(f"{base}/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert status == 200 and b"SwaggerUIBundle" in body
+
+    # django-prometheus counted those requests, by URL name.
+    status, _, body = fetch(f"{base}/metrics")
+    metrics = body.decode()
+    assert status == 200
+    assert re.search(r'django_http_requests_total_by_view_transport_method_total\{[^}]*view="me"[^}]*\} [1-9]',
+                     metrics), "the README's request to /me is counted"
+    assert 'django_db_execute_total{alias="default",vendor="sqlite"}' in metrics

@@ -62,3 +62,24 @@ def test_prometheus_scrapes_the_skill_families(prometheus_for, settings):
     assert float(failures[0]["value"][1]) >= 1
     buckets = query(prometheus_for, 'toolweaver_skill_latency_milliseconds_bucket{skill_id="scrape_me"}')
     assert buckets, "the latency histogram's buckets are exposed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prometheus_sees_django_prometheus_request_and_database_metrics(prometheus_for, live_server, settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    for _ in range(3):
+        with urllib.request.urlopen(f"{live_server.url}/readyz", timeout=10) as response:  # asks the database
+            assert response.status == 200
+
+    def readyz_requests():
+        return query(prometheus_for, 'django_http_requests_total_by_view_transport_method_total{view="readyz"}')
+
+    result = wait_for(readyz_requests, 60, "Prometheus's scrape of the request metrics", interval=0.5)
+    assert result[0]["metric"]["method"] == "GET"
+    assert float(result[0]["value"][1]) >= 3
+    # Prometheus's own scrapes are requests too, named by the URL pattern of /metrics.
+    scrapes = query(prometheus_for, 'django_http_requests_total_by_view_transport_method_total'
+                                    '{view="prometheus-django-metrics"}')
+    assert scrapes and float(scrapes[0]["value"][1]) >= 1
+    queries = query(prometheus_for, 'django_db_execute_total{alias="default"}')
+    assert queries and float(queries[0]["value"][1]) > 0
