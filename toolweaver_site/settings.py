@@ -104,7 +104,9 @@ WSGI_APPLICATION = "toolweaver_site.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # The site's own admin templates (branding, capped counts), ahead of the apps' and Django's; inside
+        # the package, so that an installed copy (pip install .) has them too.
+        "DIRS": [BASE_DIR / "toolweaver_site" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

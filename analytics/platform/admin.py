@@ -1,20 +1,24 @@
 """Pieces the admin pages of every app share."""
 
+from typing import cast
+
 from django.contrib import admin
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 
 class CappedCountPaginator(Paginator):
     """Counts at most CAP rows (``SELECT COUNT(*) FROM (... LIMIT CAP + 1)``), so a page of a table with
     millions of events never scans them all. Past the cap ``count`` is CAP (paging stops there) and the
-    admin's count reads "more than 100,000" (``count_display``; templates/admin/pagination.html)."""
+    admin's count reads "more than 100,000" (``count_display``; toolweaver_site/templates/admin/pagination.html)."""
 
     CAP = 100_000
 
     @cached_property
     def _counted(self) -> int:
-        return self.object_list[: self.CAP + 1].count()
+        rows = cast(QuerySet, self.object_list)  # an admin changelist pages a queryset
+        return rows[: self.CAP + 1].count()
 
     @cached_property
     def count(self):

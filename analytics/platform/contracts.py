@@ -55,8 +55,11 @@ MAX_FUTURE = timedelta(minutes=5)
 PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 # A name: printable, not blank, no leading or trailing whitespace.
 NAME = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+# A tag filter, key:value: printable like the tags it filters (PostgreSQL cannot compare text holding NUL).
+TAG_FILTER = r"^[^:\x00-\x1f\x7f-\x9f]+:[^\x00-\x1f\x7f-\x9f]*$"
 PATTERN_MESSAGES = {
     PRINTABLE: "Must contain printable characters only.",
+    TAG_FILTER: "Must be key:value, printable characters only.",
     NAME: "Must be printable, not blank, without leading or trailing spaces.",
 }
 NONE_OR_EMPTY = (None, "")
@@ -603,15 +606,8 @@ class WindowQuery(Query):
 MAX_TAG_FILTERS = 20
 
 
-def _tag_filter(value: str) -> str:
-    key, colon, _ = value.partition(":")
-    if not colon or not key:
-        raise PydanticCustomError("tag_filter", f"{value!r} must look like key:value.")
-    return value
-
-
 # The Field comes first: a constraint after a validator would be checked but left out of the schema.
-TagFilter = Annotated[str, Field(pattern=r"^[^:]+:"), AfterValidator(_tag_filter)]
+TagFilter = Annotated[str, Field(pattern=TAG_FILTER)]
 
 
 class TaggedWindowQuery(WindowQuery):

@@ -176,7 +176,14 @@ def _schema(persona):
 def test_the_schema_states_the_tag_filter_pattern(personas):
     parameters = _schema(personas.member)["paths"]["/api/v1/analytics/metrics/{name}/statistics"]["get"]["parameters"]
     tag = next(p for p in parameters if p["name"] == "tag")
-    assert tag["schema"]["items"]["pattern"] == "^[^:]+:"
+    assert tag["schema"]["items"]["pattern"] == "^[^:\\x00-\\x1f\\x7f-\\x9f]+:[^\\x00-\\x1f\\x7f-\\x9f]*$"
+
+
+@pytest.mark.parametrize("tag", ["a\x00b:c", "a:b\x00", "host:\x13", "nocolon"])
+def test_a_tag_filter_with_a_control_character_or_no_colon_is_a_400(personas, tag):
+    response = personas.member.get("metrics/cpu/statistics", {"tag": tag})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"tag": ["Must be key:value, printable characters only."]}
 
 
 def test_batch_bodies_are_required_and_optional_bodies_are_not(personas):

@@ -249,10 +249,6 @@ def server_errors(log: str, limit: int = 20) -> str:
     return "\n\nServer errors in the server's log:\n" + "\n".join(f"  {n} x {p}: {e}" for (p, e), n in rows)
 
 
-# Strict: known contract failures remain (issue 11's closing note lists them: empty `org=`/`start=`
-# accepted, bounds missing on the leaderboard/adoption windows, body `required`, a duplicate rule name
-# as 400, two 500s). When the run reports none, this xfail fails CI and must be removed.
-@pytest.mark.xfail(strict=True, reason="issue 11: known schemathesis findings, see the closing note")
 def test_the_live_server_keeps_its_openapi_contract(web_server, tmp_path):
     schemathesis = Path(sys.executable).with_name("schemathesis")
     if not schemathesis.exists():
