@@ -66,9 +66,9 @@ class GroupStateInline(admin.TabularInline):
     model = AlertRuleGroupState
     extra = 0
     can_delete = False
-    fields = ["group", "status", "pending_since", "firing_since", "keep_firing_until", "last_value",
-              "last_evaluated_at", "incident"]
-    readonly_fields = fields
+    readonly_fields = ("group", "status", "pending_since", "firing_since", "keep_firing_until", "last_value",
+                       "last_evaluated_at", "incident")
+    fields = readonly_fields
     verbose_name_plural = "state per group"
 
     def has_add_permission(self, request, obj=None):
@@ -89,7 +89,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
         ("What it watches", {"fields": ["metric_name", "aggregation", "window_seconds", "tags", "group_by"]}),
         ("Condition", {"fields": ["condition_operator", "threshold", "duration_seconds", "keep_firing_seconds",
                                   "no_data"]}),
-        ("State", {"fields": readonly_fields}),
+        ("State", {"fields": tuple(readonly_fields)}),
     ]
 
     def get_queryset(self, request):
@@ -177,7 +177,7 @@ class NoteForm(forms.Form):
 
 class SilenceForm(NoteForm):
     until = forms.SplitDateTimeField(widget=forms.SplitDateTimeWidget(date_attrs={"type": "date"},
-                                                                      time_attrs={"type": "time", "step": 1}),
+                                                                      time_attrs={"type": "time", "step": "1"}),
                                      help_text="When the silence ends (UTC).")
 
     def clean_until(self):
@@ -267,10 +267,10 @@ class AlertIncidentAdmin(admin.ModelAdmin):
     list_filter = [IncidentStatusFilter, "severity", "org", "rule_name"]
     search_fields = ["rule_name", "group_key", "notes"]
     actions = ["acknowledge_incidents", "resolve_incidents", "silence_incidents"]
-    fields = ["rule", "rule_name", "org", "group", "status_display", "severity_display", "condition",
-              "value_vs_threshold", "triggered_at", "acknowledged_at", "acknowledged_by", "resolved_at",
-              "resolved_by", "silenced_until", "notes", "timeline"]
-    readonly_fields = fields
+    readonly_fields = ("rule", "rule_name", "org", "group", "status_display", "severity_display", "condition",
+                       "value_vs_threshold", "triggered_at", "acknowledged_at", "acknowledged_by", "resolved_at",
+                       "resolved_by", "silenced_until", "notes", "timeline")
+    fields = readonly_fields
     change_form_template = "admin/alerts/alertincident/change_form.html"
 
     def get_ordering(self, request):

@@ -298,6 +298,8 @@ class AlertRuleGroupState(models.Model):
             if no_data == NoData.KEEP:
                 return None
             breaching = no_data == NoData.ALERTING
+        elif value is None:
+            raise ValueError("has_data is true but there is no value")
         else:
             breaching = rule.is_breaching(value)
         status = self.status
@@ -310,6 +312,7 @@ class AlertRuleGroupState(models.Model):
                 return Move("pending", status, GroupStatus.PENDING,
                             note=f"fires at {(now + rule.duration).isoformat()} if it holds")
             if status == GroupStatus.PENDING:
+                assert self.pending_since is not None  # set whenever the status becomes pending (above)
                 if now - self.pending_since >= rule.duration:
                     return self._fire(now, status)
                 return None
@@ -353,7 +356,8 @@ class IncidentStatus(models.TextChoices):
 
 
 # API.md, Alerts: the legal moves. Repeating the current status is never one.
-ALLOWED_MOVES = {
+# Keyed by str: an incident's status is read back from the database as a plain string.
+ALLOWED_MOVES: dict[str, set[str]] = {
     IncidentStatus.OPEN: {IncidentStatus.ACKNOWLEDGED, IncidentStatus.SILENCED, IncidentStatus.RESOLVED},
     IncidentStatus.ACKNOWLEDGED: {IncidentStatus.SILENCED, IncidentStatus.RESOLVED},
     IncidentStatus.SILENCED: {IncidentStatus.ACKNOWLEDGED, IncidentStatus.RESOLVED},

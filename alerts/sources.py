@@ -97,10 +97,10 @@ class Sources:
                 for skill_id, health in scores.items()]
 
     def _service_health(self, window, tags, group_by) -> list[GroupValue]:
-        services = Service.objects.filter(enabled=True)
+        enabled = Service.objects.filter(enabled=True)
         if "service" in tags:
-            services = services.filter(name=tags["service"])
-        services = list(services)
+            enabled = enabled.filter(name=tags["service"])
+        services = list(enabled)
         worst_seen: dict[int, float] = {}
         transitions = ServiceTransition.objects.filter(
             service__in=services, claimed_at__isnull=True, at__gte=window.start, at__lte=self.now,

@@ -12,8 +12,8 @@ class ApiTokenInline(admin.TabularInline):
     model = ApiToken
     extra = 0
     can_delete = False
-    fields = ["name", "prefix", "read_only", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
+    readonly_fields = ("name", "prefix", "read_only", "created_at", "last_used_at", "revoked_at")
+    fields = readonly_fields
     show_change_link = True
 
     def has_add_permission(self, request, obj=None):

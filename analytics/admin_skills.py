@@ -32,11 +32,11 @@ def health_badge(score: float | None) -> str:
 class SkillHealthScoreInline(admin.TabularInline):
     model = SkillHealthScore
     extra = 0
-    fields = ["org", "score", "source", "recorded_at"]
+    readonly_fields = ("org", "score", "source", "recorded_at")
+    fields = readonly_fields
     ordering = ["-recorded_at"]
     max_num = 0  # added from their own page, where the org is chosen
     can_delete = False
-    readonly_fields = fields
 
 
 @admin.register(Skill)

@@ -3,7 +3,7 @@
 import math
 from datetime import timedelta
 
-from analytics.models import MetricSeries, Organization
+from analytics.models import MetricSeries, MetricType, Organization
 from analytics.services.metrics_ingest import MetricItem, ingest_metric_items
 
 ENDPOINTS = [("/api/agents", "GET", 45.0), ("/api/contracts", "POST", 180.0), ("/api/search", "GET", 95.0)]
@@ -28,17 +28,17 @@ def demo_items(context, scale: float):
         endpoint, method, typical = rng.choice(ENDPOINTS)
         failed = rng.random() < 0.02 + 0.03 * _daily(moment)
         latency = rng.lognormvariate(math.log(typical * (1 + _daily(moment))), 0.45)
-        yield MetricItem("api.response_time", round(latency, 2), "timer", "ms", "demo",
+        yield MetricItem("api.response_time", round(latency, 2), MetricType.TIMER, "ms", "demo",
                          {"endpoint": endpoint, "method": method, "status": "500" if failed else "200"}, moment)
     for moment in _every(context, timedelta(minutes=5)):
         depth = max(0.0, 120 * _daily(moment) * scale + rng.gauss(0, 8))
-        yield MetricItem("queue.depth", round(depth), "gauge", "items", "demo", {"queue": "orders"}, moment)
-        yield MetricItem("jobs.processed", rng.randint(20, 60) * (0.3 + _daily(moment)) // 1, "counter", "jobs",
-                         "demo", {"worker": rng.choice(["w1", "w2"])}, moment)
+        yield MetricItem("queue.depth", round(depth), MetricType.GAUGE, "items", "demo", {"queue": "orders"}, moment)
+        yield MetricItem("jobs.processed", rng.randint(20, 60) * (0.3 + _daily(moment)) // 1, MetricType.COUNTER,
+                         "jobs", "demo", {"worker": rng.choice(["w1", "w2"])}, moment)
     for moment in _every(context, timedelta(minutes=10)):
         for host in ("web-1", "web-2"):
             usage = min(100.0, max(2.0, 25 + 50 * _daily(moment) + rng.gauss(0, 6)))
-            yield MetricItem("cpu.usage", round(usage, 1), "gauge", "percent", "demo", {"host": host}, moment)
+            yield MetricItem("cpu.usage", round(usage, 1), MetricType.GAUGE, "percent", "demo", {"host": host}, moment)
 
 
 def seed_metrics(context) -> None:

@@ -69,7 +69,7 @@ def demo_behaviours(rng) -> list[Behaviour]:
 def _executions(context, behaviour: Behaviour, org_index: int) -> list[ExecutionItem]:
     rng, now = context.rng, context.now
     share = 1.0 if org_index == 0 else 0.4  # the second org uses everything less
-    items = []
+    items: list[ExecutionItem] = []
     for moment in context.moments(behaviour.per_hour * share * 3):
         age_days = (now - moment).total_seconds() / 86400
         if behaviour.started_days_ago is not None and age_days > behaviour.started_days_ago:

@@ -36,7 +36,7 @@ class ServiceAdmin(admin.ModelAdmin):
         ("Check", {"fields": ["check_kind", "target", "http_method", "expected_status", "body_keyword"]}),
         ("Rules", {"fields": ["interval_seconds", "timeout_seconds", "degraded_response_time_ms",
                               "failures_before_unhealthy", "sla_target"]}),
-        ("State", {"fields": readonly_fields}),
+        ("State", {"fields": tuple(readonly_fields)}),
     ]
 
     @admin.display(description="status")

@@ -62,7 +62,7 @@ def flaky_check(service) -> None:
         raise ConnectionError("search backend dropped the connection")
 
 
-def _outcome(name: str, moment, rng: random.Random, outage) -> CheckOutcome | None:
+def _outcome(name: str, moment, rng: random.Random, outage) -> CheckOutcome:
     if name == "platform-database":
         return CheckOutcome(True, round(rng.uniform(1, 6), 3))
     if name == "platform-broker":

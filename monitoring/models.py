@@ -30,8 +30,9 @@ class Status(models.TextChoices):
 
 
 # Worst last: the overall status of several services is the one ranked highest.
-STATUS_SEVERITY = {Status.HEALTHY: 0, Status.DEGRADED: 1, Status.UNKNOWN: 2, Status.UNHEALTHY: 3}
-HEALTH_VALUES = {Status.HEALTHY: 1.0, Status.DEGRADED: 0.5, Status.UNHEALTHY: 0.0}
+# Keyed by str: statuses are read back from the database (and compared) as plain strings.
+STATUS_SEVERITY: dict[str, int] = {Status.HEALTHY: 0, Status.DEGRADED: 1, Status.UNKNOWN: 2, Status.UNHEALTHY: 3}
+HEALTH_VALUES: dict[str, float] = {Status.HEALTHY: 1.0, Status.DEGRADED: 0.5, Status.UNHEALTHY: 0.0}
 
 
 def worst_status(statuses) -> str:

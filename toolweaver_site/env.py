@@ -10,7 +10,9 @@ Values are never echoed back when they may hold a secret.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import overload
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -25,7 +27,11 @@ class ConfigError(SystemExit):
         super().__init__(f"Configuration error: {variable} {problem}")
 
 
-def env_str(name: str, default: str | None = None, *, environ=os.environ) -> str | None:
+@overload
+def env_str(name: str, default: str, *, environ: Mapping[str, str] = ...) -> str: ...
+@overload
+def env_str(name: str, default: None = None, *, environ: Mapping[str, str] = ...) -> str | None: ...
+def env_str(name: str, default: str | None = None, *, environ: Mapping[str, str] = os.environ) -> str | None:
     value = environ.get(name)
     if value is None or value.strip() == "":
         return default

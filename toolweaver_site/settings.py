@@ -268,7 +268,7 @@ GRAFANA_API_KEY = env_str("GRAFANA_API_KEY", "")
 
 # --- Local run (make run) -------------------------------------------------------
 # Where `make run` serves (toolweaver_site.devserver); the demo's HTTP service checks this server's /healthz.
-TOOLWEAVER_HOST = env_str("TOOLWEAVER_HOST", "127.0.0.1")
+TOOLWEAVER_HOST: str = env_str("TOOLWEAVER_HOST", "127.0.0.1")
 TOOLWEAVER_PORT = env_int("TOOLWEAVER_PORT", 8000, minimum=1)
 
 # --- Logging ------------------------------------------------------------------

@@ -44,6 +44,7 @@ from alerts.models import (
 from alerts.services.rules import rule_warnings
 from analytics.platform.contracts import NAME, PATTERN_MESSAGES, PRINTABLE, RequestContract
 from analytics.platform.errors import Conflict
+from analytics.platform.tenancy import Organization
 from analytics.platform.windows import WindowError, parse_time
 
 TEXT_MAX = 10_000  # a rule's description, an action's note
@@ -186,8 +187,9 @@ class TagKeysField(serializers.JSONField):
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
-    org = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True,
-                                       help_text="The owning org; null for a platform rule (staff only).")
+    org: serializers.SlugRelatedField[Organization] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True,
+        help_text="The owning org; null for a platform rule (staff only).")
     name = StrictCharField(max_length=_NAME_MAX, validators=[_NAME_VALIDATOR],
                            help_text="Unique in the org. Printable, without leading or trailing spaces.")
     # The metric ingest's rule for names (analytics.services.metrics_ingest.MetricItem): every metric the
@@ -226,7 +228,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         read_only_fields = ["trigger_count", "last_triggered_at", "last_evaluated_at", "last_error", "created_at",
                             "updated_at"]
         # The per-org unique name is checked in validate(): the constraint is over an expression.
-        validators = []
+        validators: list = []
 
     @extend_schema_field(serializers.ChoiceField(["inactive", "pending", "firing", "error"]))
     def get_state(self, rule: AlertRule) -> str:

@@ -12,7 +12,7 @@ contracts, each declared once.
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from django.db import IntegrityError, transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -53,7 +53,14 @@ SAVED_DESCRIPTION = ("The answer carries `warnings`: what is odd about the rule 
 DUPLICATE_NAME = OpenApiResponse(response=ErrorDetail, description="The org already has a rule with this name.")
 
 
-class RuleScope(OrgScopeMixin):
+if TYPE_CHECKING:  # the scopes below are mixed into DRF generic views of these models
+    _RuleView = generics.GenericAPIView[AlertRule]
+    _IncidentView = generics.GenericAPIView[AlertIncident]
+else:
+    _RuleView = _IncidentView = object
+
+
+class RuleScope(OrgScopeMixin, _RuleView):
     serializer_class = AlertRuleSerializer
     filter_backends: list = []
 
@@ -61,7 +68,9 @@ class RuleScope(OrgScopeMixin):
         return self.scope(AlertRule.objects.select_related("org").prefetch_related("group_states")).order_by("id")
 
     def saved(self, rule: AlertRule, status_code: int) -> Response:
-        rule._prefetched_objects_cache = {}  # a change may have forgotten its group states (as DRF's update does)
+        # A change may have forgotten its group states (as DRF's update does); a private Django attribute,
+        # not in django-stubs.
+        rule._prefetched_objects_cache = {}  # type: ignore[attr-defined]
         return Response(SavedAlertRuleSerializer(rule, context=self.get_serializer_context()).data,
                         status=status_code)
 
@@ -130,13 +139,15 @@ class AlertRuleDetailView(RuleScope, generics.RetrieveUpdateDestroyAPIView):
 
 
 class IncidentQuery(OrgQuery):
-    status: list[Literal[tuple(IncidentStatus.values)]] = Field(
+    # Literals built from the models' choices at import (one home for the values): mypy cannot evaluate them.
+    status: list[Literal[tuple(IncidentStatus.values)]] = Field(  # type: ignore[valid-type]
         default_factory=list, description="Repeatable. Default: every unresolved incident.")
-    severity: list[Literal[tuple(Severity.values)]] = Field(default_factory=list, description="Repeatable.")
+    severity: list[Literal[tuple(Severity.values)]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="Repeatable.")
     rule: Annotated[int, Bounded(1, MAX_ID, "A rule id.", from_text=True)] | None = None
 
 
-class IncidentScope(OrgScopeMixin):
+class IncidentScope(OrgScopeMixin, _IncidentView):
     filter_backends: list = []
 
     def get_queryset(self):

@@ -95,8 +95,9 @@ def lift_expired_silences(now: datetime) -> int:
     for incident_id in due.values_list("pk", flat=True):
         with transaction.atomic():
             incident = _locked(incident_id)
-            if incident.status != IncidentStatus.SILENCED or incident.silenced_until > now:
-                continue  # acted on meanwhile
+            until = incident.silenced_until
+            if incident.status != IncidentStatus.SILENCED or until is None or until > now:
+                continue  # acted on meanwhile (no end, like the query's NULL, is never due)
             event = incident.lift_silence(now)
             incident.save()
             event.save()

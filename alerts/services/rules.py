@@ -47,7 +47,7 @@ def delete_rule(rule: AlertRule, *, actor: str, now: datetime | None = None) -> 
     return resolved
 
 
-NO_DATA_CONSEQUENCES = {
+NO_DATA_CONSEQUENCES: dict[str, str] = {
     NoData.OK: "with no_data: ok this rule cannot fire",
     NoData.KEEP: "with no_data: keep this rule cannot fire",
     NoData.ALERTING: "with no_data: alerting this rule fires until samples arrive",

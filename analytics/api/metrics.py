@@ -44,6 +44,7 @@ class StatisticsResponse(RootModel[metrics_query.Stats | metrics_query.GroupedSt
 class MetricIngestView(ApiView):
     """``POST metrics/record`` and ``POST metrics/batch``: one item, an array, or ``{"events": [...]}``."""
 
+    # A pydantic dataclass item: endpoint(items=) is annotated for RequestContract models only.
     @endpoint(items=MetricItem, response=IngestResult, status_code=201,
               summary="Record metric events (one, an array, or {events: [...]}; up to 10,000)")
     def post(self, request, org, items):

@@ -40,6 +40,7 @@ class SkillTrendQuery(SkillQuery):
 
 
 class SkillExecutionIngestView(ApiView):
+    # A pydantic dataclass item: endpoint(items=) is annotated for RequestContract models only.
     @endpoint(items=skills.ExecutionItem, response=IngestResult, status_code=201,
               summary="Record skill executions (one, an array, or {events: [...]}; up to 10,000)")
     def post(self, request, org, items):
@@ -47,6 +48,7 @@ class SkillExecutionIngestView(ApiView):
 
 
 class SkillRatingIngestView(ApiView):
+    # A pydantic dataclass item: endpoint(items=) is annotated for RequestContract models only.
     @endpoint(items=skills.RatingItem, response=IngestResult, status_code=201,
               summary="Record skill ratings (1-5; a user's newest rating replaces their earlier one)")
     def post(self, request, org, items):
@@ -54,7 +56,9 @@ class SkillRatingIngestView(ApiView):
 
 
 class SkillInstallIngestView(ApiView):
-    @endpoint(items=skills.InstallItem, response=IngestResult, status_code=201, summary="Record skill installs")
+    # A pydantic dataclass item: endpoint(items=) is annotated for RequestContract models only.
+    @endpoint(items=skills.InstallItem, response=IngestResult, status_code=201,
+              summary="Record skill installs")
     def post(self, request, org, items):
         return skills.record_installs(org, items)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _collectors: dict[str, object] = {}
-_server = {"started": False, "address": None, "error": None}
+_server: dict[str, Any] = {"started": False, "address": None, "error": None}
 
 
 def _build(family: MetricFamily):

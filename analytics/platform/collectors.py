@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import import_module
@@ -120,7 +120,7 @@ class DemoContext:
     days: int
     now: datetime
     rng: random.Random
-    log: callable
+    log: Callable[[str], None]
 
     def moments(self, per_hour: float) -> Iterator[datetime]:
         """Event times over the demo period, denser in the working day (a daily pattern)."""

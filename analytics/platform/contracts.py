@@ -491,7 +491,7 @@ def error_responses(codes: Iterable[int], *, batch: bool = False) -> dict[int, O
 
 
 def endpoint(*, response, summary: str, query: type[Query] | None = None, body: type[RequestContract] | None = None,
-             items: type[RequestContract] | None = None, status_code: int = status.HTTP_200_OK,
+             items: type | None = None, status_code: int = status.HTTP_200_OK,
              errors: Iterable[int] = (), description: str = "", operation_id: str | None = None,
              parameters: list[OpenApiParameter] | None = None, paginated: bool = False):
     """Declare an API operation once: parse and validate its input, render its output, document both.

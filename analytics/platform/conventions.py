@@ -7,6 +7,7 @@ instead of re-implementing any of this.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rest_framework.views import APIView
 
@@ -16,8 +17,13 @@ from analytics.platform.pagination import StandardPagination
 from analytics.platform.scope import ALL_ORGS, Scope
 from analytics.platform.tenancy import SLUG_PATTERN, Organization
 
+if TYPE_CHECKING:
+    _MixedIntoView = APIView  # the mixin's ``self`` is a DRF view (its ``request`` and the rest)
+else:
+    _MixedIntoView = object
 
-class OrgScopeMixin:
+
+class OrgScopeMixin(_MixedIntoView):
     """Which org a request reads and writes.
 
     A token acts for its own org. Staff with a session read all orgs, or one with
@@ -57,9 +63,10 @@ class OrgScopeMixin:
             self._org_param()
             org = self.request.user.org
         else:
-            org = self._org_from_query()
-            if org is None:
+            query_org = self._org_from_query()
+            if query_org is None:
                 raise field_error("org", "Staff must name the organisation to write to with ?org=<slug>.")
+            org = query_org
         if body_org_id not in (None, "") and body_org_id != org.slug:
             raise field_error("org_id", f"Must be this token's organisation {org.slug!r}.")
         return org

@@ -61,7 +61,7 @@ class Scope:
             return "1 = 1", []
         if self.is_platform:
             return f"{column} IS NULL", []
-        return f"{column} = %s", [self.org.pk]
+        return f"{column} = %s", [self.org_id]
 
     def owner(self) -> Organization | None:
         """The org a written row gets (None: the platform). All orgs together own no row."""
@@ -72,7 +72,10 @@ class Scope:
     def __str__(self) -> str:
         if self.is_all:
             return "all orgs"
-        return "the platform" if self.is_platform else self.org.slug
+        if self.is_platform:
+            return "the platform"
+        assert self.org is not None  # kind "org" always carries its org (Scope.of)
+        return self.org.slug
 
 
 ALL_ORGS = Scope("all")

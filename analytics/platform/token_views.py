@@ -6,11 +6,11 @@ from rest_framework.generics import ListAPIView, RetrieveDestroyAPIView
 
 from analytics.platform.contracts import OrgQuery, ResponseContract, endpoint
 from analytics.platform.conventions import ApiView, OrgScopeMixin
-from analytics.platform.tenancy import ApiToken
+from analytics.platform.tenancy import ApiToken, Organization
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):
-    org = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    org: serializers.SlugRelatedField[Organization] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
         model = ApiToken

@@ -32,6 +32,7 @@ def isoformat(moment: datetime | None) -> str | None:
 
 
 def parse_time(field: str, value) -> datetime:
+    moment: datetime | None
     if isinstance(value, datetime):
         moment = value
     else:

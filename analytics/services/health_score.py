@@ -63,7 +63,9 @@ def _latency_component(recent: query.Stats | None, baseline: query.Stats | None)
     baseline_samples = baseline.count if baseline else 0
     body = {"p95_ms": recent_p95, "baseline_p95_ms": baseline_p95, "samples": samples,
             "baseline_samples": baseline_samples}
-    if samples < MIN_LATENCY_SAMPLES or baseline_samples < MIN_LATENCY_SAMPLES:
+    # (A p95 is None only for a window without samples.)
+    if (samples < MIN_LATENCY_SAMPLES or baseline_samples < MIN_LATENCY_SAMPLES
+            or recent_p95 is None or baseline_p95 is None):
         return {"score": None, **body, "note": f"needs {MIN_LATENCY_SAMPLES} successful executions in the recent "
                                                "week and in the 30-day baseline"}
     # A baseline under 1 ms is taken as 1 ms, so that a near-zero baseline cannot divide by zero.
@@ -92,7 +94,7 @@ def _combine(components: dict[str, dict]) -> float:
     return score
 
 
-def _by_skill(stats: list[query.Stats]) -> dict[str, query.Stats]:
+def _by_skill(stats: list[query.GroupStats]) -> dict[str | None, query.GroupStats]:
     return {group.tags["skill_id"]: group for group in stats}
 
 
@@ -127,7 +129,7 @@ def health_scores(skill_ids: list[str], *, org: ScopeLike = ALL_ORGS,
     now = now or timezone.now()
     recent, baseline = _windows(now)
     tags = {"skill_id": skill_ids[0]} if len(skill_ids) == 1 else {}
-    executions: dict[str, dict[str, int]] = {}
+    executions: dict[str | None, dict[str | None, int]] = {}  # {skill_id: {success tag: count}}
     for group in query.grouped_statistics(EXECUTIONS_METRIC, recent, ["skill_id", "success"], org=org, tags=tags,
                                           with_percentiles=False):
         counts = executions.setdefault(group.tags["skill_id"], {"true": 0, "false": 0})
@@ -161,7 +163,7 @@ def health_scores(skill_ids: list[str], *, org: ScopeLike = ALL_ORGS,
         in_effect = explicit is not None and skill_id not in superseded
         results[skill_id] = Health(
             skill_id=skill_id,
-            score=explicit.score if in_effect else computed,
+            score=explicit.score if explicit is not None and in_effect else computed,
             computed=computed,
             components={
                 **components,

@@ -37,7 +37,7 @@ from analytics.platform.contracts import ResponseContract
 from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
 from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
-from analytics.services.skills import execution_counts
+from analytics.services.skills import execution_counts, skill_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ MIN_LATENCY_SAMPLES = 10
 # Trending new: last week's executions count as at least this many, so that 1 → 4 is not "300 % growth".
 GROWTH_BASE_FLOOR = 10
 
-DESCRIPTIONS = {
+DESCRIPTIONS: dict[str, str] = {
     BoardType.USAGE: "Executions in the 30 days before computed_at.",
     BoardType.RATING: "Bayesian average of current ratings: (C·m + sum) / (C + n) with "
                       f"m = {BOARD_RATING_PRIOR_MEAN:g} stars and C = {BOARD_RATING_PRIOR_WEIGHT} ratings.",
@@ -191,10 +191,10 @@ def rating_board(*, org: ScopeLike = ALL_ORGS, limit: int = CACHE_SIZE) -> list[
     return _ranked(scored, limit, RatingRow)
 
 
-def _successful_p95(window: Window, org) -> dict[str, query.Stats]:
+def _successful_p95(window: Window, org) -> dict[str, query.GroupStats]:
     # Successful executions only, as in the health score: failures often fail fast and would flatter a skill.
     groups = query.grouped_statistics(LATENCY_METRIC, window, ["skill_id"], org=org, tags={"success": "true"})
-    return {group.tags["skill_id"]: group for group in groups}
+    return {skill_id_of(group): group for group in groups}
 
 
 def most_improved_board(*, org: ScopeLike = ALL_ORGS, now: datetime | None = None,
@@ -216,7 +216,8 @@ def most_improved_board(*, org: ScopeLike = ALL_ORGS, now: datetime | None = Non
         p95_now, p95_before = latency_now.get(skill_id), latency_before.get(skill_id)
         latency_change = None
         if (p95_now and p95_before and p95_now.count >= MIN_LATENCY_SAMPLES
-                and p95_before.count >= MIN_LATENCY_SAMPLES):
+                and p95_before.count >= MIN_LATENCY_SAMPLES
+                and p95_now.p95 is not None and p95_before.p95 is not None):  # (None only without samples)
             # A baseline under 1 ms is taken as 1 ms, so that a near-zero one cannot blow the ratio up.
             latency_change = 100 * (p95_before.p95 - p95_now.p95) / max(p95_before.p95, 1.0)
         score = success_change + (latency_change or 0.0)

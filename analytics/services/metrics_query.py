@@ -316,7 +316,7 @@ def too_many_points(window: Window, seconds: int) -> str | None:
     return None
 
 
-def _point_value(values: dict, aggregate: str, seconds: float):
+def _point_value(values: dict | None, aggregate: str, seconds: float):
     if not values or not values.get("count"):
         return None
     if aggregate == "rate":

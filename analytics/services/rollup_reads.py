@@ -127,7 +127,8 @@ def _labelled(segments: list[tuple[int, Segment]], column: str, with_tier: bool)
     cases, conditions, params = [], [], []
     for index, segment in segments:
         condition = f"({column} >= %s AND {column} {'<=' if segment.closed else '<'} %s)"
-        bounds = [ops.adapt_datetimefield_value(segment.start), ops.adapt_datetimefield_value(segment.end)]
+        bounds: list[int | str | None] = [ops.adapt_datetimefield_value(segment.start),
+                                          ops.adapt_datetimefield_value(segment.end)]
         if with_tier:
             condition = f"(tier = %s AND {condition})"
             bounds = [segment.tier, *bounds]

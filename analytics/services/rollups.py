@@ -21,6 +21,7 @@ import logging
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 import numpy as np
 from django.conf import settings
@@ -133,13 +134,14 @@ def _rows_from_raw(tier: int, start: datetime, end: datetime, only_buckets: set[
 
 def _rows_from_finer(tier: int, bucket: datetime) -> list[tuple]:
     """Rows of one ``tier`` bucket by merging the rows of the next finer tier inside it."""
-    finer = {DAY: HOUR}[tier]
+    finer_tiers: dict[int, int] = {DAY: HOUR}
+    finer = finer_tiers[tier]
     parts = defaultdict(list)
     finer_rows = MetricRollup.objects.filter(tier=finer, bucket_start__gte=bucket,
                                              bucket_start__lt=bucket + timedelta(seconds=tier))
-    for org_id, name, series_id, *figures in finer_rows.values_list("org_id", "name", "series_id", "count", "sum",
-                                                                     "min", "max", "sketch"):
-        parts[(org_id, name, series_id)].append(figures)
+    for org_id, name, series_id, count, total, low, high, blob in finer_rows.values_list(
+            "org_id", "name", "series_id", "count", "sum", "min", "max", "sketch"):
+        parts[(org_id, name, series_id)].append((count, total, low, high, blob))
     rows = []
     for (org_id, name, series_id), pieces in parts.items():
         sketch = Sketch.merge(Sketch.from_bytes(piece[4]) for piece in pieces)
@@ -170,7 +172,12 @@ def _state(tier: int, default_start: datetime) -> RollupState:
     return state
 
 
-_TIER_CACHE = {"at": 0.0, "tiers": {}}
+class _TierCache(TypedDict):
+    at: float  # time.monotonic() of the last read
+    tiers: dict[int, tuple[datetime, datetime]]
+
+
+_TIER_CACHE: _TierCache = {"at": 0.0, "tiers": {}}
 # The query layer reads coverage on every question. A copy up to a second old is safe: it can only
 # under-state what is built, except right after a retention run moved built_from (once a day).
 TIER_CACHE_SECONDS = 1.0
@@ -190,8 +197,9 @@ def _forget_built_tiers() -> None:
 
 
 def retention_start(tier: int, now: datetime) -> datetime | None:
-    days = {MINUTE: settings.ANALYTICS_ROLLUP_MINUTE_DAYS, HOUR: settings.ANALYTICS_ROLLUP_HOUR_DAYS,
-            DAY: settings.ANALYTICS_ROLLUP_DAY_DAYS}[tier]
+    days_kept: dict[int, int] = {MINUTE: settings.ANALYTICS_ROLLUP_MINUTE_DAYS,
+                                 HOUR: settings.ANALYTICS_ROLLUP_HOUR_DAYS, DAY: settings.ANALYTICS_ROLLUP_DAY_DAYS}
+    days = days_kept[tier]
     return None if not days else ceil_time(now - timedelta(days=days), tier)
 
 

@@ -141,7 +141,7 @@ class Sketch:
         return b"".join(parts)
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> Sketch:
+    def from_bytes(cls, blob: bytes | memoryview) -> Sketch:
         """Decode a stored blob; raises ``IncompatibleSketchError`` for another version or accuracy."""
         blob = bytes(blob)
         if blob[0] == LEGACY_VERSION:
@@ -193,7 +193,7 @@ class Sketch:
         if total == 0:
             return [None for _ in fractions]
         values, cumulative = self._ordered()
-        answers = []
+        answers: list[float | None] = []
         for fraction in fractions:
             rank = fraction * (total - 1)
             low_rank = np.floor(rank)

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from django.db import transaction
 from django.db.models import Avg, Count, Q
@@ -152,16 +153,17 @@ def _ensure_skills(skill_ids: set[str]) -> None:
                                   ignore_conflicts=True)
 
 
-def _note_activity(items: list) -> None:
+def _note_activity(items: Sequence[ExecutionItem | RatingItem | InstallItem]) -> None:
     """Move each skill's last_recorded_at (and, from executions, its version) forward, never back."""
-    newest: dict[str, object] = {}
+    newest: dict[str, ExecutionItem | RatingItem | InstallItem] = {}
     for item in items:
         if item.skill_id not in newest or item.timestamp >= newest[item.skill_id].timestamp:
             newest[item.skill_id] = item
     for skill_id, item in newest.items():
-        changes = {"last_recorded_at": item.timestamp}
-        if getattr(item, "skill_version", ""):
-            changes["version"] = item.skill_version
+        changes: dict[str, object] = {"last_recorded_at": item.timestamp}
+        version = getattr(item, "skill_version", "")
+        if version:
+            changes["version"] = version
         Skill.objects.filter(Q(last_recorded_at__isnull=True) | Q(last_recorded_at__lte=item.timestamp),
                              skill_id=skill_id).update(**changes)
 
@@ -210,7 +212,7 @@ def record_ratings(org: Organization, items: list[RatingItem]) -> IngestResult:
     _ensure_skills({item.skill_id for item in fresh})
     now = timezone.now()
     rated_by_users = [item for item in fresh if item.user_id is not None]
-    current: dict[tuple[str, str], SkillRating] = {}
+    current: dict[tuple[str, str | None], SkillRating] = {}  # {(skill_id, user_id): current rating}
     if rated_by_users:
         stored = SkillRating.objects.filter(
             org=org, replaced_at__isnull=True, skill_id__in={item.skill_id for item in rated_by_users},
@@ -279,6 +281,14 @@ def skill_has_data(skill_id: str, *, org: ScopeLike = ALL_ORGS) -> bool:
     )
 
 
+def skill_id_of(group: query.GroupStats) -> str:
+    """The skill of a group of a skill metric grouped by ``skill_id``.
+
+    Every execution is recorded with that tag (``record_executions``); the figures here rely on it.
+    """
+    return cast(str, group.tags["skill_id"])
+
+
 EMPTY_EXECUTIONS = {
     "execution_count": 0, "success_count": 0, "failure_count": 0, "success_rate": None, "avg_latency_ms": None,
     "p50_latency_ms": None, "p95_latency_ms": None, "p99_latency_ms": None,
@@ -291,7 +301,7 @@ def _execution_counts(window: Window, org, tags: dict | None = None) -> dict[str
     for group in query.grouped_statistics(EXECUTIONS_METRIC, window, ["skill_id", "success"], org=org, tags=tags,
                                           with_percentiles=False):
         executions = round(group.sum or 0)  # a counter: the sum of its increments
-        skill = counts[group.tags["skill_id"]]
+        skill = counts[skill_id_of(group)]
         skill["execution_count"] += executions
         if group.tags["success"] == "true":
             skill["success_count"] += executions
@@ -311,7 +321,7 @@ def _execution_figures(window: Window, org, skill_id: str | None = None) -> dict
     tags = {"skill_id": skill_id} if skill_id else None
     figures = _execution_counts(window, org, tags)
     for group in query.grouped_statistics(LATENCY_METRIC, window, ["skill_id"], org=org, tags=tags):
-        figures.setdefault(group.tags["skill_id"], dict(EMPTY_EXECUTIONS)).update(
+        figures.setdefault(skill_id_of(group), dict(EMPTY_EXECUTIONS)).update(
             avg_latency_ms=group.avg, p50_latency_ms=group.p50, p95_latency_ms=group.p95, p99_latency_ms=group.p99,
         )
     return figures

@@ -67,7 +67,7 @@ def health_summary(now: datetime | None = None) -> HealthSummary:
     """Every enabled service's current status; ``overall_status`` is the worst (``unknown`` when none)."""
     now = now or timezone.now()
     services = [ServiceState(**_state_fields(service, now)) for service in Service.objects.filter(enabled=True)]
-    statuses = [state.status for state in services]
+    statuses: list[str] = [state.status for state in services]
     return HealthSummary(
         overall_status=worst_status(statuses),
         total_services=len(services),

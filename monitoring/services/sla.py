@@ -158,15 +158,17 @@ def merge(parts: Sequence[Figures]) -> Figures:
         if index and parts[index - 1].ends_unhealthy and part.starts_unhealthy:
             incidents -= 1
     count = sum(part.response_count for part in parts)
-    total = sum(part.avg_response_time_ms * part.response_count for part in parts if part.response_count)
-    exact = all(part.response_times is not None for part in parts)
-    times = tuple(value for part in parts for value in part.response_times) if exact else None
+    # A period with no responses has no average (None) and adds nothing.
+    total = sum(part.avg_response_time_ms * part.response_count for part in parts
+                if part.avg_response_time_ms is not None)
+    known = [part.response_times for part in parts if part.response_times is not None]
+    times = tuple(value for part_times in known for value in part_times) if len(known) == len(parts) else None
     return Figures(
         start=parts[0].start, end=parts[-1].end, seconds=seconds, downtime_incidents=incidents,
         starts_unhealthy=parts[0].starts_unhealthy, ends_unhealthy=parts[-1].ends_unhealthy,
         response_count=count, avg_response_time_ms=total / count if count else None,
         # A percentile cannot be merged from summaries.
-        p95_response_time_ms=percentile(times, 95) if exact else None,
+        p95_response_time_ms=percentile(times, 95) if times is not None else None,
         response_times=times, source="raw" if all(p.source == "raw" for p in parts) else "rollup",
     )
 
