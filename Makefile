@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Reinstalled when pyproject.toml or this file changes.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 
-.PHONY: run test test-sqlite test-postgres lint schema bench venv
+.PHONY: run test test-sqlite test-postgres lint typecheck schema bench venv
 
 venv: $(STAMP)
 
@@ -31,6 +31,9 @@ test-postgres: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+typecheck: venv
+	TOOLWEAVER_DATA_DIR=$$(mktemp -d) $(VENV)/bin/mypy analytics monitoring alerts toolweaver_site
 
 schema: venv
 	TOOLWEAVER_DATA_DIR=$$(mktemp -d) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
