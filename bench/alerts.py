@@ -17,10 +17,8 @@ import argparse
 import os
 import platform
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.report import BENCHMARKS_DOC, replace_section  # noqa: E402
+from bench.setup import bench_database, write_database_row  # noqa: E402
 
 HEADING = "## Alert evaluation"
 TARGET_SECONDS = 2.0
@@ -36,24 +34,6 @@ HOSTS = 5
 EVENT_EVERY_SECONDS = 10
 HISTORY_MINUTES = 10
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-
-
-def setup_django(data_dir: str, database_url: str | None) -> None:
-    os.environ.update(TOOLWEAVER_DATA_DIR=data_dir, ANALYTICS_DB_PATH=str(Path(data_dir) / "bench.db"),
-                      DJANGO_DEBUG="false", DJANGO_SECRET_KEY="bench-" + "k" * 40, ANALYTICS_LOG_LEVEL="WARNING",
-                      ANALYTICS_REQUEST_TRACKING="false", DJANGO_SECURE_SSL="false",
-                      DJANGO_SETTINGS_MODULE="toolweaver_site.settings")
-    os.environ.pop("ANALYTICS_DB_URL", None)
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def load(rule_count: int, metric_count: int, passes: int, seed: int = 20261123) -> dict:
@@ -133,20 +113,6 @@ def section(rows: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def existing_rows(text: str) -> dict[str, str]:
-    if HEADING not in text:
-        return {}
-    body = text.split(HEADING, 1)[1].split("\n## ", 1)[0]
-    return {line.split("|")[1].strip(): line for line in body.splitlines()
-            if line.startswith("| ") and line.split("|")[1].strip() in ("SQLite", "PostgreSQL")}
-
-
-def write_section(database: str, row: str) -> Path:
-    """Replace only this benchmark's section (and in it only this database's row)."""
-    text = BENCHMARKS_DOC.read_text() if BENCHMARKS_DOC.exists() else ""
-    return replace_section(HEADING, section({**existing_rows(text), database: row}))
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", action="store_true", help="Start a throw-away PostgreSQL and use it.")
@@ -155,27 +121,13 @@ def main(argv=None) -> int:
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="Print the result, leave docs/ alone.")
     args = parser.parse_args(argv)
-    data_dir = tempfile.mkdtemp(prefix="tw-bench-alerts-")
-    server = None
-    try:
-        database_url = None
-        if args.postgres:
-            from tests.servers import start_postgres
-
-            server = start_postgres({"work_mem": "64MB"})
-            database_url = server.url("postgres")
-        setup_django(data_dir, database_url)
+    with bench_database(args.postgres, "tw-bench-alerts-") as database:
         setup = load(args.rules, args.metrics, args.passes)
         result = run(args.passes)
-    finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    database = "PostgreSQL" if args.postgres else "SQLite"
     row = report_row(database, setup, result)
     print(section({database: row}))
     if not args.no_write:
-        print(f"written to {write_section(database, row)}")
+        print(f"written to {write_database_row(HEADING, section, database, row)}")
     return 0
 
 

@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,8 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.alerts import setup_django  # noqa: E402
-from bench.report import BENCHMARKS_DOC, replace_section  # noqa: E402
+from bench.setup import bench_database, write_database_row  # noqa: E402
 
 HEADING = "## Demo data and health-check rounds"
 DEMO_TARGET_SECONDS = 30.0
@@ -124,19 +121,6 @@ def section(rows: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def existing_rows(text: str) -> dict[str, str]:
-    if HEADING not in text:
-        return {}
-    body = text.split(HEADING, 1)[1].split("\n## ", 1)[0]
-    return {line.split("|")[1].strip(): line for line in body.splitlines()
-            if line.startswith("| ") and line.split("|")[1].strip() in ("SQLite", "PostgreSQL")}
-
-
-def write_section(database: str, row: str) -> Path:
-    text = BENCHMARKS_DOC.read_text() if BENCHMARKS_DOC.exists() else ""
-    return replace_section(HEADING, section({**existing_rows(text), database: row}))
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", action="store_true", help="Start a throw-away PostgreSQL and use it.")
@@ -144,27 +128,13 @@ def main(argv=None) -> int:
     parser.add_argument("--checks", type=int, default=50)
     parser.add_argument("--no-write", action="store_true", help="Print the result, leave docs/ alone.")
     args = parser.parse_args(argv)
-    data_dir = tempfile.mkdtemp(prefix="tw-bench-monitoring-")
-    server = None
-    try:
-        database_url = None
-        if args.postgres:
-            from tests.servers import start_postgres
-
-            server = start_postgres({"work_mem": "64MB"})
-            database_url = server.url("postgres")
-        setup_django(data_dir, database_url)
+    with bench_database(args.postgres, "tw-bench-monitoring-") as database:
         seeded = demo(args.days)
         checked = check_round(args.checks)
-    finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    database = "PostgreSQL" if args.postgres else "SQLite"
     row = report_row(database, args.days, seeded, checked)
     print(section({database: row}))
     if not args.no_write:
-        print(f"written to {write_section(database, row)}")
+        print(f"written to {write_database_row(HEADING, section, database, row)}")
     return 0
 
 
