@@ -14,8 +14,6 @@ pass (which opens the incidents) and the median of the following ones. Writes th
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import statistics
 import sys
@@ -26,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.setup import bench_database, write_database_row  # noqa: E402
+from bench.setup import bench_database, database_section, write_database_row  # noqa: E402
 
 HEADING = "## Alert evaluation"
 TARGET_SECONDS = 2.0
@@ -95,22 +93,13 @@ def report_row(database: str, setup: dict, result: dict) -> str:
 
 
 def section(rows: dict[str, str]) -> str:
-    lines = [
-        HEADING,
-        "",
+    return database_section(HEADING, [
         "`python -m bench.alerts` (SQLite) and `python -m bench.alerts --postgres`: one evaluation pass of every",
         "enabled rule (the default \"service unhealthy\" rule included) over 5-minute windows: rules of every",
         "aggregation on 50 metrics, a quarter grouped by host, about one in ten breaching. Rules sharing",
         "metric, window, tag filters and group_by share one query. *Steady pass* is the median of the passes",
         "after the first, one minute apart; the first pass also opens the incidents. Target: ≤ 2 s per pass.",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.",
-        "",
-        "| database | rules | metrics | queries | events | steady pass | first pass | target ≤ 2 s |",
-        "|---|---|---|---|---|---|---|---|",
-        *[rows[name] for name in sorted(rows)],
-        "",
-    ]
-    return "\n".join(lines)
+    ], ["database", "rules", "metrics", "queries", "events", "steady pass", "first pass", "target ≤ 2 s"], rows)
 
 
 def main(argv=None) -> int:

@@ -20,8 +20,6 @@ Writes the section "## Demo data and health-check rounds" of docs/benchmarks.md 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import threading
@@ -31,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.setup import bench_database, write_database_row  # noqa: E402
+from bench.setup import bench_database, database_section, write_database_row  # noqa: E402
 
 HEADING = "## Demo data and health-check rounds"
 DEMO_TARGET_SECONDS = 30.0
@@ -100,9 +98,7 @@ def report_row(database: str, days: int, seeded: dict, checked: dict) -> str:
 
 
 def section(rows: dict[str, str]) -> str:
-    lines = [
-        HEADING,
-        "",
+    return database_section(HEADING, [
         "`python -m bench.monitoring` (SQLite) and `python -m bench.monitoring --postgres`: the timings that",
         "used to be asserted in tests, where they depended on the machine's load. *Demo data*: `seed_demo`",
         "(what `make run` loads first), seconds per app, then the idempotent second run. *Health-check round*:",
@@ -111,14 +107,7 @@ def section(rows: dict[str, str]) -> str:
         "median of 5 rounds; the checks run at once and the hanging one is abandoned at its timeout (one after",
         "another they would take 51 × 0.2 s + 1 s = 11.2 s); the rest is recording the 51 results.",
         "The tests now assert the behaviour (the checks overlap; the hanging one is not waited for) instead.",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.",
-        "",
-        "| database | demo data | target | health-check round | target |",
-        "|---|---|---|---|---|",
-        *[rows[name] for name in sorted(rows)],
-        "",
-    ]
-    return "\n".join(lines)
+    ], ["database", "demo data", "target", "health-check round", "target"], rows)
 
 
 def main(argv=None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -51,6 +52,16 @@ def bench_database(postgres: bool, prefix: str) -> Iterator[str]:
         if server is not None:
             server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def database_section(heading: str, intro: list[str], columns: list[str], rows: dict[str, str]) -> str:
+    """A section: the heading, its text, the machine, and a table with one row per database."""
+    return "\n".join([
+        heading, "", *intro,
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.", "",
+        "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+        *[rows[name] for name in sorted(rows)], "",
+    ])
 
 
 def existing_rows(heading: str, text: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,6 +224,30 @@ class WebServer:
 
     def stop(self) -> None:
         stop_pid(self.pid)  # SIGTERM: gunicorn's graceful shutdown stops its worker too
+
+
+def web_servers(start: Callable[..., WebServer]):
+    """A fixture's factory of web servers: each started by ``start(**options)``, all stopped by pid after.
+
+    A missing gunicorn is ``missing_server``; one that does not come up fails the test.
+    """
+    started: list[WebServer] = []
+
+    def start_one(**options) -> WebServer:
+        try:
+            server = start(len(started), **options)
+        except FileNotFoundError as error:
+            missing_server(str(error))
+        except (ServerDied, TimeoutError) as error:
+            pytest.fail(f"the web server did not start: {error}")
+        started.append(server)
+        return server
+
+    try:
+        yield start_one
+    finally:
+        for server in started:
+            server.stop()
 
 
 def start_web_server(env: dict[str, str], base: Path, *, cwd: Path, threads: int = 2,

@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
-from tests.servers import ServerDied, find_binary, missing_server, start_postgres, start_web_server
+from tests.servers import find_binary, missing_server, start_postgres, start_web_server, web_servers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,22 +61,8 @@ def server_env(tmp_path: Path, **database) -> dict[str, str]:
 
 @pytest.fixture
 def platform_server(tmp_path):
-    started = []
-
-    def start(**database):
-        try:
-            server = start_web_server(server_env(tmp_path, **database), tmp_path / f"server-{len(started)}",
-                                      cwd=ROOT)
-        except FileNotFoundError as error:
-            missing_server(str(error))
-        except (ServerDied, TimeoutError) as error:
-            pytest.fail(f"the web server did not start: {error}")
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from web_servers(lambda index, **database: start_web_server(
+        server_env(tmp_path, **database), tmp_path / f"server-{index}", cwd=ROOT))
 
 
 def get(url: str) -> tuple[int, dict]:

@@ -9,7 +9,6 @@ import pytest
 from django.db import connection
 
 from tests.servers import (
-    ServerDied,
     database_env,
     find_binary,
     missing_server,
@@ -17,6 +16,7 @@ from tests.servers import (
     start_web_server,
     stop_pid,
     wait_for,
+    web_servers,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,21 +65,11 @@ def celery_worker(redis_server, transactional_db, tmp_path):
 @pytest.fixture
 def web_server(transactional_db, tmp_path):
     """Start the platform's gunicorn on the test database: ``web_server(**env)``; stopped by its pid after."""
-    started = []
 
-    def start(**extra):
-        data_dir = tmp_path / f"server-{len(started)}"
+    def start(index, **extra):
+        data_dir = tmp_path / f"server-{index}"
         data_dir.mkdir()
         env = child_env(TOOLWEAVER_DATA_DIR=str(data_dir), DJANGO_DEBUG="false", DJANGO_SECURE_SSL="false", **extra)
-        try:
-            server = start_web_server(env, data_dir, cwd=ROOT)
-        except FileNotFoundError as error:
-            missing_server(str(error))
-        except (ServerDied, TimeoutError) as error:
-            pytest.fail(f"the web server did not start: {error}")
-        started.append(server)
-        return server
+        return start_web_server(env, data_dir, cwd=ROOT)
 
-    yield start
-    for server in started:
-        server.stop()
+    yield from web_servers(start)
