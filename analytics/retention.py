@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 
-from analytics.models import MetricEvent, RecommendationLog, SkillExecution
+from analytics.models import MetricEvent, OtlpCumulativeState, RecommendationLog, SkillExecution
 from analytics.platform.batched import delete_in_batches
 from analytics.services.rollups import cleanup_rollups
 
@@ -20,6 +20,9 @@ def cleanup(now) -> dict[str, int]:
         # Their follow-up is read from skill_usage, which is gone past the same cutoff.
         "recommendation log": delete_in_batches(RecommendationLog.objects.filter(timestamp__lt=cutoff),
                                                 DELETE_BATCH),
+        # An OTLP series silent for the whole retention period starts afresh if it ever reports again.
+        "otlp cumulative states": delete_in_batches(OtlpCumulativeState.objects.filter(updated_at__lt=cutoff),
+                                                    DELETE_BATCH),
     }
     removed.update(cleanup_rollups(now))
     return removed

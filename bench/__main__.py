@@ -1,20 +1,20 @@
-"""``make bench``: every benchmark, each writing its section of docs/benchmarks.md."""
+"""``make bench``: every benchmark, each in its own process (its own Django and database), each writing its
+section of docs/benchmarks.md."""
 
+import subprocess
 import sys
 
-from bench import metrics
+BENCHMARKS = [["metrics"], ["alerts"], ["alerts", "--postgres"], ["monitoring"], ["monitoring", "--postgres"],
+              ["otlp"], ["otlp", "--postgres"]]
 
 
 def main() -> int:
-    status = metrics.main([])
-    try:
-        from bench import alerts
-    except ImportError:
-        return status
-    status = status or alerts.main([])
-    from bench import monitoring
-
-    return status or monitoring.main([])
+    for name, *options in BENCHMARKS:
+        print(f"== bench.{name} {' '.join(options)}", flush=True)
+        status = subprocess.run([sys.executable, "-m", f"bench.{name}", *options]).returncode
+        if status:
+            return status
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analytics.api.otlp import OtlpMetricsView, OtlpTracesView
+from analytics.platform.routes import api_path
 from toolweaver_site import views
 
 API_PREFIX = "api/v1/analytics/"
@@ -22,6 +24,9 @@ urlpatterns = [
     path(API_PREFIX, include("alerts.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The OTLP/HTTP receiver: OTEL_EXPORTER_OTLP_ENDPOINT=<this server>/otlp (docs/otlp.md).
+    *api_path("otlp/v1/metrics", OtlpMetricsView.as_view(), "otlp-metrics"),
+    *api_path("otlp/v1/traces", OtlpTracesView.as_view(), "otlp-traces"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),

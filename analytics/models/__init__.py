@@ -1,11 +1,12 @@
 from analytics.models.leaderboards import LeaderboardEntry, RecommendationLog
 from analytics.models.metrics import MetricEvent, MetricSeries, MetricSeriesTag, MetricType
+from analytics.models.otlp import OtlpCumulativeState
 from analytics.models.rollups import DirtyMinute, MetricRollup, RollupState, RollupTier
 from analytics.models.skills import Skill, SkillExecution, SkillHealthScore, SkillInstall, SkillRating
 from analytics.platform.tenancy import ApiToken, Organization
 
 __all__ = [
     "ApiToken", "DirtyMinute", "LeaderboardEntry", "MetricEvent", "MetricRollup", "RollupState", "RollupTier",
-    "MetricSeries", "MetricSeriesTag", "RecommendationLog", "MetricType", "Organization",
+    "MetricSeries", "MetricSeriesTag", "RecommendationLog", "MetricType", "Organization", "OtlpCumulativeState",
     "Skill", "SkillExecution", "SkillHealthScore", "SkillInstall", "SkillRating",
 ]

@@ -1,7 +1,9 @@
-"""Bearer-token authentication: ``Authorization: Bearer <token>``."""
+"""Token authentication: ``Authorization: Bearer <token>``, or Basic with the token as the password."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions
@@ -34,6 +36,16 @@ class TokenPrincipal:
         return f"token:{self.token.prefix}"
 
 
+def _authenticated(request, raw: str) -> tuple[TokenPrincipal, ApiToken]:
+    token = ApiToken.find_active(raw)
+    if token is None:
+        raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+    token.touch()
+    # Request tracking (a Django middleware) files the request under the token's org.
+    request._request.analytics_token = token
+    return TokenPrincipal(token), token
+
+
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
@@ -47,13 +59,28 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
-        token = ApiToken.find_active(raw)
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        token.touch()
-        # Request tracking (a Django middleware) files the request under the token's org.
-        request._request.analytics_token = token
-        return TokenPrincipal(token), token
+        return _authenticated(request, raw)
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class BasicTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Basic base64(anything:<token>)``: what Grafana-style OTLP exporters send (the user
+    name is ignored; the password is the token). Only the OTLP receiver accepts it."""
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != b"basic":
+            return None
+        try:
+            user_and_password = base64.b64decode(header[1], validate=True).decode("ascii") if len(header) == 2 else ""
+        except (binascii.Error, UnicodeDecodeError):
+            user_and_password = ""
+        _, colon, raw = user_and_password.partition(":")
+        if not colon or not raw:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Basic base64(user:<token>)'.")
+        return _authenticated(request, raw)
+
+    def authenticate_header(self, request):
+        return 'Basic realm="toolweaver"'

@@ -61,6 +61,8 @@ def api_exception_handler(exc, context):
 
 
 API_PREFIX = "/api/"
+# The OTLP receiver (analytics/api/otlp.py): bodies limited as the API's, errors in OTLP's own encoding.
+OTLP_PREFIX = "/otlp/"
 
 NOT_FOUND_DETAIL = "Not found."
 SERVER_ERROR_DETAIL = "Internal server error."

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from rest_framework.response import Response
 
-from analytics.platform.errors import API_PREFIX, api_error_detail
+from analytics.platform.errors import API_PREFIX, OTLP_PREFIX, api_error_detail
 
 # Headers of the replaced page that still hold for the JSON answer (a 405's Allow, a 401's challenge).
 _KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After", "Vary")
@@ -60,13 +60,13 @@ class ApiJsonErrorsMiddleware:
 
 
 class ApiBodySizeLimitMiddleware:
-    """Refuse API bodies over API_MAX_BODY_BYTES with 413 before anything reads them."""
+    """Refuse API (and OTLP) bodies over API_MAX_BODY_BYTES with 413 before anything reads them."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith(API_PREFIX):
+        if request.path.startswith((API_PREFIX, OTLP_PREFIX)):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
