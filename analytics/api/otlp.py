@@ -124,18 +124,21 @@ class OtlpReceiver(OrgScopeMixin, APIView):
         media_type = media_type_of(request)
         message = self.request_class()
         decode(request, message, media_type)
-        try:
-            result = self.ingest(org, message)
-        except OperationalError as error:
-            logger.warning("otlp %s: database busy: %s", type(self).__name__, error)
-            raise Overloaded() from None
+        result = self.ingest(org, message)
         answer = self.response_class()
         if result.rejected:
             answer.partial_success.CopyFrom(self.partial_success(result))
         return encoded(answer, media_type)
 
     def handle_exception(self, exc):
-        """Errors as a ``google.rpc.Status`` in the request's encoding (OTLP/HTTP), with their headers."""
+        """Errors as a ``google.rpc.Status`` in the request's encoding (OTLP/HTTP), with their headers.
+
+        A busy database (locked, refusing connections, a lock timeout) anywhere in the request — the token's
+        lookup included — is a 503 the SDKs retry after ``Retry-After``, not a lost export.
+        """
+        if isinstance(exc, OperationalError):
+            logger.warning("otlp %s: database busy: %s", type(self).__name__, exc)
+            exc = Overloaded()
         response = super().handle_exception(exc)
         content_type = (self.request.content_type or "").lower()
         media_type = content_type if content_type in (PROTOBUF, JSON) else PROTOBUF

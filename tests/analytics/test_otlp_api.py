@@ -96,6 +96,15 @@ def test_the_same_export_sent_twice_stores_once(live_server, personas):
     assert exporter.export(finished) == SpanExportResult.SUCCESS
     assert SkillExecution.objects.count() == 3
 
+    collected = recorded_metrics()
+    metrics = OTLPMetricExporter(endpoint=f"{live_server.url}/otlp/v1/metrics", headers=exporter_headers(token))
+    assert metrics.export(collected) == MetricExportResult.SUCCESS
+    stored = MetricEvent.objects.count()
+    assert stored > 0
+    assert metrics.export(collected) == MetricExportResult.SUCCESS
+    assert MetricEvent.objects.count() == stored
+    assert personas.member.get("metrics/jobs.done/statistics").json()["sum"] == 7
+
 
 def otlp_post(persona_client, path, body: bytes, content_type="application/x-protobuf", **headers):
     return persona_client.generic("POST", f"/otlp/v1/{path}", body, content_type=content_type, **headers)
@@ -224,3 +233,39 @@ def test_an_error_answers_in_the_requests_encoding(client):
     assert response.status_code == 401
     assert response["Content-Type"] == "application/json"
     assert json.loads(response.content)["code"] == 16
+
+
+@pytest.fixture
+def busy_database(monkeypatch):
+    """Another connection holds the skill executions' table locked; ours gives up waiting after 0.2 s."""
+    from django.db import connection
+
+    options = connection.settings_dict["OPTIONS"]
+    connection.close()
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        monkeypatch.setitem(options, "timeout", 0.2)
+        other = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the one write lock of the database file
+    else:
+        import psycopg
+
+        monkeypatch.setitem(options, "options", "-c lock_timeout=200")
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        other = psycopg.connect(**params)
+        other.execute(f"LOCK TABLE {SkillExecution._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+    yield
+    other.close()  # its transaction (and lock) ends with it
+    connection.close()  # the next test reconnects with the usual options
+
+
+def test_a_busy_database_is_503_with_retry_after_and_the_sdk_would_retry(personas, busy_database):
+    response = otlp_post(personas.member.client, "traces", trace_request().SerializeToString())
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    from google.rpc import status_pb2
+
+    assert status_pb2.Status.FromString(response.content).code == 14  # UNAVAILABLE
