@@ -33,13 +33,16 @@ event_id       ``otlp:<trace id hex>:<span id hex>`` (54 characters): a retried 
 A bad tool span is rejected alone (OTLP's ``partial_success``): it is counted in ``rejected``, the first
 reason is kept, and the good spans of the same request are stored — all of them with one
 ``record_executions`` call, in one transaction. Every other span is counted (per name, logged at DEBUG;
-the total in ``other_spans``) and nothing else of it is stored.
+the total in ``other_spans``) and nothing else of it is stored: the counts are the org's counter
+``otlp.other_spans`` tagged ``span_name``, whose events take their ids from the spans counted, so a retried
+export counts once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections import Counter
+from collections import defaultdict
 from datetime import datetime
 
 from django.utils import timezone
@@ -49,7 +52,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from analytics.models import Organization
 from analytics.platform.contracts import ContractError, field_messages
-from analytics.services.otlp_common import IntakeResult, any_value_text, nanos_to_datetime, printable
+from analytics.services.metrics_ingest import MetricItem, MetricType, ingest_metric_items
+from analytics.services.otlp_common import TAG_VALUE_MAX, IntakeResult, any_value_text, nanos_to_datetime, printable
 from analytics.services.skills import ExecutionItem, record_executions
 
 logger = logging.getLogger(__name__)
@@ -67,6 +71,7 @@ RESOURCE_KEYS = frozenset({USER_ID, ENDUSER_ID, SERVICE_VERSION})
 EXCEPTION_TYPE = frozenset({"exception.type"})  # of a span's "exception" event
 ERROR_TYPE_MAX, VERSION_MAX = 200, 64
 REASON_MAX = 1000
+OTHER_SPANS_METRIC = "otlp.other_spans"
 
 _EXECUTION = TypeAdapter(ExecutionItem)
 
@@ -146,6 +151,16 @@ def _where(span) -> str:
             f"span {span.span_id.hex() or '-'})")
 
 
+def _count_other_spans(org: Organization, others: dict[str, list[bytes]], now: datetime) -> None:
+    """Per span name, how many spans that are not tool executions arrived (``otlp.other_spans``)."""
+    ingest_metric_items(org, [
+        MetricItem(OTHER_SPANS_METRIC, float(len(ids)), MetricType.COUNTER, source="otlp", timestamp=now,
+                   tags={"span_name": printable(name, TAG_VALUE_MAX) or "(unnamed)"},
+                   event_id="otlp-spans:" + hashlib.sha1(b"".join(sorted(ids))).hexdigest())
+        for name, ids in others.items()
+    ])
+
+
 def ingest_traces(org: Organization, request: ExportTraceServiceRequest, *,
                   now: datetime | None = None) -> IntakeResult:
     """Record the tool-execution spans of one ``ExportTraceServiceRequest`` as skill executions of ``org``.
@@ -155,7 +170,7 @@ def ingest_traces(org: Organization, request: ExportTraceServiceRequest, *,
     """
     now = now or timezone.now()
     items: list[ExecutionItem] = []
-    others: Counter[str] = Counter()
+    others: dict[str, list[bytes]] = defaultdict(list)  # span name → trace and span ids
     rejected, reason = 0, ""
     for resource_spans in request.resource_spans:
         resource = _picked(resource_spans.resource.attributes, RESOURCE_KEYS)
@@ -165,16 +180,20 @@ def ingest_traces(org: Organization, request: ExportTraceServiceRequest, *,
                 try:
                     skill_id = _tool_name(span, attributes)
                     if skill_id is None:
-                        others[span.name] += 1
+                        others[span.name].append(span.trace_id + span.span_id)
                         continue
                     items.append(_execution(span, skill_id, attributes, resource, now))
                 except SpanRejected as problem:
                     rejected += 1
                     if not reason:
                         reason = printable(f"{_where(span)}: {problem}", REASON_MAX)
-    if others and logger.isEnabledFor(logging.DEBUG):
-        logger.debug("OTLP traces for %s: %d other spans, not stored: %s", org.slug, others.total(),
-                     ", ".join(f"{printable(name, 100)!r} ×{count}" for name, count in others.most_common()))
+    other_spans = sum(len(ids) for ids in others.values())
+    if others:
+        _count_other_spans(org, others, now)
+        if logger.isEnabledFor(logging.DEBUG):
+            by_count = sorted(others.items(), key=lambda item: -len(item[1]))
+            logger.debug("OTLP traces for %s: %d other spans, counted: %s", org.slug, other_spans,
+                         ", ".join(f"{printable(name, 100)!r} ×{len(ids)}" for name, ids in by_count))
     if rejected:
         logger.debug("OTLP traces for %s: %d tool spans rejected, first: %s", org.slug, rejected, reason)
     result = record_executions(org, items) if items else None
@@ -183,5 +202,5 @@ def ingest_traces(org: Organization, request: ExportTraceServiceRequest, *,
         rejected=rejected,
         duplicates=result.duplicates if result else 0,
         reason=reason,
-        other_spans=others.total(),
+        other_spans=other_spans,
     )

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from analytics.models import MetricEvent, SkillExecution
+from analytics.models import MetricEvent, MetricSeries, SkillExecution
 from analytics.platform.windows import Window
 from analytics.services.otlp_common import IntakeResult
 from analytics.services.otlp_traces import ingest_traces
@@ -153,16 +153,24 @@ def test_failures_carry_their_error_type(personas):
     assert set(SkillExecution.objects.filter(success=True).values_list("error_type", flat=True)) == {""}
 
 
-def test_other_spans_store_nothing(personas):
+def test_other_spans_are_counted_per_name_and_nothing_else_is_stored(personas):
     agent = Agent()
     agent.span("chat gpt-4o", attributes={"gen_ai.operation.name": "chat"})
     agent.span("chat gpt-4o", attributes={"gen_ai.operation.name": "chat"})
     agent.span("invoke_agent planner")
     agent.span("execute_toolbox")  # not "execute_tool <name>"
-    result = ingest_traces(personas.org, agent.request())
+    request = agent.request()
+    result = ingest_traces(personas.org, request)
     assert result == IntakeResult(other_spans=4)
     assert not SkillExecution.objects.exists()
-    assert not MetricEvent.objects.exists()
+    ingest_traces(personas.org, request)  # a retried export counts once
+
+    def counted():
+        return {event.series.tags["span_name"]: event.value
+                for event in MetricEvent.objects.select_related("series").filter(series__name="otlp.other_spans")}
+
+    assert counted() == {"chat gpt-4o": 2.0, "invoke_agent planner": 1.0, "execute_toolbox": 1.0}
+    assert set(MetricSeries.objects.values_list("name", flat=True)) == {"otlp.other_spans"}
 
 
 def test_other_spans_are_logged_per_name_at_debug(personas, caplog):
