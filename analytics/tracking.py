@@ -34,6 +34,9 @@ class MetricBuffer:
 
     def __init__(self):
         self._lock = threading.Lock()
+        # Held for a whole flush: a flush returns only when everything added before it is written, also
+        # when the background thread was writing it at that moment.
+        self._flushing = threading.Lock()
         self._pending: list[tuple[int | None, MetricItem]] = []
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -67,6 +70,10 @@ class MetricBuffer:
             self.flush()
 
     def flush(self) -> int:
+        with self._flushing:
+            return self._write_pending()
+
+    def _write_pending(self) -> int:
         with self._lock:
             pending, self._pending = self._pending, []
         if not pending:
