@@ -28,8 +28,11 @@ from alerts.models import (
     IllegalTransition,
     IncidentEvent,
     IncidentStatus,
+    Notification,
+    NotificationChannel,
     Silence,
 )
+from alerts.notifications import outbox
 from alerts.services import incidents
 from alerts.services.rules import delete_rule, rule_changed, rule_warnings
 from analytics.platform.admin import ReadOnlyAdmin
@@ -259,6 +262,25 @@ class IncidentStatusFilter(admin.SimpleListFilter):
             }
 
 
+class NotificationInline(admin.TabularInline):
+    """The incident's notifications with their attempts (on the incident's page)."""
+
+    model = Notification
+    fields = ("created_at", "kind", "channel", "status", "attempts", "sent_at", "next_attempt_at",
+              "last_duration_ms", "last_error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["created_at", "id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("channel")
+
+
+
 @admin.register(AlertIncident)
 class AlertIncidentAdmin(admin.ModelAdmin):
     list_display = ["id", "rule_name", "group_display", "status_display", "severity_display", "value_vs_threshold",
@@ -272,6 +294,7 @@ class AlertIncidentAdmin(admin.ModelAdmin):
                        "resolved_by", "silenced_until", "notes", "timeline")
     fields = readonly_fields
     change_form_template = "admin/alerts/alertincident/change_form.html"
+    inlines = [NotificationInline]
 
     def get_ordering(self, request):
         # Open, then acknowledged, then silenced (resolved last, when the filter shows them); most severe
@@ -402,3 +425,55 @@ class SilenceAdmin(ReadOnlyAdmin):
     list_display = ["incident", "starts_at", "until", "ended_at", "created_by", "note"]
     list_select_related = ["incident"]
 
+
+
+# --- Notifications -------------------------------------------------------------------------------
+
+
+class ChannelForm(forms.ModelForm):
+    # A webhook's signing key is written, never shown again; left empty on edit, it stays as it was.
+    secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), help_text=(
+        "Webhook only: the HMAC-SHA256 key of the X-ToolWeaver-Signature header. Leave empty to keep it."))
+
+    class Meta:
+        model = NotificationChannel
+        fields = ["name", "org", "kind", "config", "secret", "rules", "default_for", "repeat_interval_seconds",
+                  "timeout_seconds", "enabled"]
+
+    def clean_secret(self):
+        return self.cleaned_data["secret"] or (self.instance.secret if self.instance.pk else "")
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
+    list_display = ["name", "kind", "org", "enabled", "default_for", "rule_count", "repeat_interval_seconds"]
+    list_filter = ["kind", "enabled", "org"]
+    search_fields = ["name"]
+    filter_horizontal = ["rules"]
+    actions = ["send_test_notification"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("org").annotate(rule_total=Count("rules"))
+
+    @admin.display(description="rules", ordering="rule_total")
+    def rule_count(self, obj):
+        return obj.rule_total
+
+    @admin.action(description="Send a test notification")
+    def send_test_notification(self, request, queryset):
+        for channel in queryset:
+            row = outbox.send_test(channel)
+            if row.status == Notification.Status.SENT:
+                self.message_user(request, f"{channel}: test notification sent.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{channel}: the test failed: {row.last_error}", messages.ERROR)
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "channel", "incident", "status", "attempts", "sent_at", "next_attempt_at",
+                    "last_duration_ms", "last_error"]
+    list_filter = ["status", "kind", "channel"]
+    list_select_related = ["channel", "incident"]
+    date_hierarchy = "created_at"

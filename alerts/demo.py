@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from alerts.models import AlertIncident, AlertRule
+from alerts.models import AlertIncident, AlertRule, NotificationChannel
 from alerts.services import incidents
 from alerts.services.evaluation import evaluate_rules
 from analytics.models import MetricSeries, Organization
@@ -62,6 +62,11 @@ def seed(context) -> None:
     if open_latency is not None:
         incidents.acknowledge(open_latency.pk, actor="demo", now=now,
                               note="Contracts endpoint is slow at peak; looking into the query plan.")
+    # Where critical and error incidents are told: an email list. Without EMAIL_HOST (make run) the emails
+    # are printed on the console, so the demo never sends anything off the machine.
+    NotificationChannel.objects.get_or_create(org=org, name="ops email", defaults={
+        "kind": NotificationChannel.Kind.EMAIL, "config": {"to": ["ops@acme.example"]},
+        "default_for": ["critical", "error"]})
     counts = {status: AlertIncident.objects.filter(org=org, status=status).count()
               for status in ("open", "acknowledged", "resolved")}
     context.log("alerts: demo rules, incidents " + ", ".join(f"{n} {status}" for status, n in counts.items()))

@@ -533,3 +533,9 @@ class Silence(models.Model):
     def __str__(self) -> str:
         return f"silence until {self.until:%Y-%m-%d %H:%M}" + (f" of incident {self.incident_id}" if self.incident_id
                                                                 else "")
+
+
+
+# Notification channels and the outbox live beside their transports (alerts/notifications/); importing them
+# here registers them with the app.
+from alerts.notifications.models import Notification, NotificationChannel  # noqa: E402, F401

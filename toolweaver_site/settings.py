@@ -266,6 +266,20 @@ PROMETHEUS_PORT = env_int("PROMETHEUS_PORT", 8000, minimum=1)
 WANDB_API_KEY = env_str("WANDB_API_KEY", "")
 GRAFANA_API_KEY = env_str("GRAFANA_API_KEY", "")
 
+# --- Notifications (alerts/notifications, docs/notifications.md) ------------------
+# Email channels send through this SMTP server; without EMAIL_HOST, emails are printed on the console
+# (make run), never sent anywhere.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587 if EMAIL_HOST else 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", bool(EMAIL_HOST))
+EMAIL_BACKEND = ("django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+                 else "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ToolWeaver Analytics <alerts@localhost>")
+# Where the platform is reached, for the incident links in notifications (e.g. https://analytics.example.com).
+SITE_URL = env_str("SITE_URL", "").rstrip("/")
+
 # --- Local run (make run) -------------------------------------------------------
 # Where `make run` serves (toolweaver_site.devserver); the demo's HTTP service checks this server's /healthz.
 TOOLWEAVER_HOST: str = env_str("TOOLWEAVER_HOST", "127.0.0.1")

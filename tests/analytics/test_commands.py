@@ -17,7 +17,7 @@ from analytics.services.metrics_ingest import MetricItem, ingest_metric_items
 
 # The jobs the apps declare (analytics/, monitoring/ and alerts/schedule.py): six.
 DECLARED = {"rollup metrics", "cleanup old data", "compute leaderboards", "run health checks", "roll up daily SLA",
-            "check alerts"}
+            "check alerts", "send notifications"}
 
 
 def run(command, *args) -> str:

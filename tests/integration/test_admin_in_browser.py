@@ -100,7 +100,8 @@ def fill_what_the_demo_leaves_empty():
     from django.contrib.auth.models import Group
     from django_celery_beat.models import ClockedSchedule, SolarSchedule
 
-    from alerts.models import AlertIncident, IncidentStatus, Silence
+    from alerts.models import AlertIncident, IncidentStatus, Notification, Silence
+    from alerts.notifications import outbox
     from alerts.services import incidents
     from analytics.models import Organization, RecommendationLog, Skill, SkillHealthScore
     from monitoring.models import Service, ServiceTransition
@@ -124,6 +125,8 @@ def fill_what_the_demo_leaves_empty():
         ClockedSchedule.objects.create(clocked_time=now + timedelta(days=1))
     if not SolarSchedule.objects.exists():
         SolarSchedule.objects.create(event="sunrise", latitude=52.52, longitude=13.405)
+    if not Notification.objects.exists():  # the demo's email channel, told of the open incidents
+        outbox.run()
 
 
 def every_admin_page(user) -> list[tuple[str, str]]:

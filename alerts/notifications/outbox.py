@@ -1,0 +1,223 @@
+"""When notifications are sent, and how often (docs/notifications.md).
+
+``plan(now)`` turns incident state into outbox rows, idempotently (a unique constraint per incident, channel,
+kind and repeat): a firing row per routed channel for each unresolved incident that is not silenced; a
+resolved row wherever a firing one was sent (the resolve is the contract, silenced in between or not); a
+repeat row every channel's repeat interval while an incident stays open and unacknowledged.
+
+``deliver(now)`` sends what is due: each row is claimed with a conditional UPDATE that takes a lease, sent
+with the channel's timeout, and then marked sent; a temporary failure is retried with exponential backoff,
+a permanent one (an HTTP 4xx other than 429, a refused address) fails the row at once. ``run(now)`` does both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from alerts.models import AlertIncident, IncidentStatus
+from alerts.notifications.messages import DeliveryError, MessageKind, NotificationMessage
+from alerts.notifications.models import Notification, NotificationChannel
+from alerts.notifications.transports import transport_for
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(hours=1)
+LEASE_MARGIN = timedelta(seconds=60)  # past the send timeout: a lease outlives any send it covers
+BATCH = 200
+
+
+@dataclass
+class OutboxSummary:
+    planned: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"planned": self.planned, "sent": self.sent, "retried": self.retried, "failed": self.failed}
+
+
+# --- Routing -----------------------------------------------------------------------------------------
+
+
+def channels_for(incident: AlertIncident) -> list[NotificationChannel]:
+    """The enabled channels of the incident's rule, else the defaults for its severity (own org or platform)."""
+    usable = NotificationChannel.objects.filter(enabled=True).filter(
+        Q(org__isnull=True) | Q(org_id=incident.org_id) if incident.org_id else Q(org__isnull=True))
+    if incident.rule_id is not None:
+        named = list(usable.filter(rules=incident.rule_id))
+        if named:
+            return named
+    return [channel for channel in usable if incident.severity in (channel.default_for or [])]
+
+
+# --- Planning ----------------------------------------------------------------------------------------
+
+
+def _add(incident: AlertIncident, channel: NotificationChannel, kind: str, now: datetime, sequence: int = 0) -> bool:
+    try:
+        with transaction.atomic():
+            Notification.objects.create(incident=incident, channel=channel, kind=kind, sequence=sequence,
+                                        created_at=now, next_attempt_at=now)
+    except IntegrityError:
+        return False  # planned already (by this pass's twin, or an earlier pass)
+    return True
+
+
+def plan(now: datetime | None = None) -> int:
+    """Outbox rows for what incidents' states call for; returns how many were added."""
+    now = now or timezone.now()
+    added = 0
+    firing = AlertIncident.objects.filter(status__in=[IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED])
+    for incident in firing.select_related("rule"):
+        planned = {(row.channel_id, row.kind): row for row in incident.notifications.order_by("sequence")}
+        for channel in channels_for(incident):
+            first = planned.get((channel.pk, Notification.Kind.FIRING))
+            if first is None:
+                added += _add(incident, channel, Notification.Kind.FIRING, now)
+            elif incident.status == IncidentStatus.OPEN and channel.repeat_interval_seconds:
+                added += _plan_repeat(incident, channel, now)
+    added += _plan_resolves(now)
+    return added
+
+
+def _plan_repeat(incident: AlertIncident, channel: NotificationChannel, now: datetime) -> int:
+    last = (incident.notifications.filter(channel=channel, kind__in=[Notification.Kind.FIRING,
+                                                                      Notification.Kind.REPEAT])
+            .order_by("-sequence").first())
+    if last is None or last.status != Notification.Status.SENT or last.sent_at is None:
+        return 0
+    if now - last.sent_at < timedelta(seconds=channel.repeat_interval_seconds):
+        return 0
+    return int(_add(incident, channel, Notification.Kind.REPEAT, now, sequence=last.sequence + 1))
+
+
+def _plan_resolves(now: datetime) -> int:
+    """A resolved row for every channel told of the firing; a firing never sent is cancelled instead."""
+    resolved_row = Notification.objects.filter(incident=OuterRef("incident"), channel=OuterRef("channel"),
+                                               kind=Notification.Kind.RESOLVED)
+    told = (Notification.objects.filter(kind=Notification.Kind.FIRING, incident__status=IncidentStatus.RESOLVED,
+                                        status__in=[Notification.Status.PENDING, Notification.Status.SENT])
+            .filter(~Exists(resolved_row)).select_related("incident", "channel"))
+    added = 0
+    for row in told[:BATCH]:
+        if row.status == Notification.Status.SENT and row.incident is not None:
+            added += _add(row.incident, row.channel, Notification.Kind.RESOLVED, now)
+            continue
+        # Never sent: nobody was told it fired, so nobody is told it resolved. A worker sending it right
+        # now holds its lease: the next pass sees it sent and plans the resolve.
+        Notification.objects.filter(pk=row.pk, status=Notification.Status.PENDING).filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)).update(
+            status=Notification.Status.CANCELLED, last_error="resolved before it was sent")
+    return added
+
+
+# --- Delivery ----------------------------------------------------------------------------------------
+
+
+def incident_url(incident: AlertIncident | None) -> str:
+    if incident is None:
+        return ""
+    path = reverse("admin:alerts_alertincident_change", args=[incident.pk])
+    base = getattr(settings, "SITE_URL", "") or ""
+    return base.rstrip("/") + path
+
+
+def message_for(row: Notification) -> NotificationMessage:
+    incident = row.incident
+    if incident is None:  # a channel's test
+        return NotificationMessage(kind="test", rule_name="test notification", severity="info", status="test",
+                                   condition="this channel works", threshold=0.0, value=None,
+                                   notification_id=row.pk, triggered_at=row.created_at)
+    return NotificationMessage(
+        kind=cast(MessageKind, row.kind), rule_name=incident.rule_name, severity=incident.severity,
+        status=incident.status,
+        condition=incident.condition, threshold=incident.threshold, value=incident.value, group=incident.group,
+        incident_id=incident.pk, incident_url=incident_url(incident),
+        org=incident.org.slug if incident.org else "", triggered_at=incident.triggered_at,
+        resolved_at=incident.resolved_at, notification_id=row.pk,
+    )
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, … at most an hour, after the ``attempts``-th failure."""
+    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_RETRY)
+
+
+def send_one(row: Notification, now: datetime) -> str:
+    """Send a claimed row and record the outcome: ``sent``, ``retried`` or ``failed``."""
+    channel = row.channel
+    started = time.perf_counter()
+    error: DeliveryError | None = None
+    try:
+        transport_for(channel.kind).send(channel.config, channel.secret, message_for(row),
+                                         timeout=channel.timeout_seconds)
+    except DeliveryError as failure:
+        error = failure
+    duration_ms = (time.perf_counter() - started) * 1000
+    done = now + timedelta(milliseconds=duration_ms)  # the pass's clock (tests run passes at chosen moments)
+    if error is None:
+        Notification.objects.filter(pk=row.pk).update(status=Notification.Status.SENT, sent_at=done,
+                                                      claimed_until=None, last_error="",
+                                                      last_duration_ms=duration_ms)
+        return "sent"
+    if error.permanent or row.attempts >= MAX_ATTEMPTS:
+        outcome, status, retry_at = "failed", Notification.Status.FAILED, row.next_attempt_at
+    else:
+        delay = backoff(row.attempts)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after:
+            delay = max(delay, timedelta(seconds=float(retry_after)))
+        outcome, status, retry_at = "retried", Notification.Status.PENDING, done + delay
+    logger.warning("notification %s to %s: %s (attempt %d, %s)", row.pk, channel.name, error, row.attempts, outcome)
+    Notification.objects.filter(pk=row.pk).update(status=status, next_attempt_at=retry_at, claimed_until=None,
+                                                  last_error=str(error)[:2000], last_duration_ms=duration_ms)
+    return outcome
+
+
+def deliver(now: datetime | None = None, summary: OutboxSummary | None = None) -> OutboxSummary:
+    """Send every due row this worker manages to claim."""
+    now = now or timezone.now()
+    summary = summary or OutboxSummary()
+    due = (Notification.objects.filter(status=Notification.Status.PENDING, next_attempt_at__lte=now)
+           .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+           .select_related("channel", "incident", "incident__org").order_by("next_attempt_at", "id"))
+    for row in due[:BATCH]:
+        if not row.claim(now, timedelta(seconds=row.channel.timeout_seconds) + LEASE_MARGIN):
+            continue  # another worker has it
+        outcome = send_one(row, now)
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+    return summary
+
+
+def run(now: datetime | None = None) -> OutboxSummary:
+    """Plan, then deliver: one pass of the notifier."""
+    now = now or timezone.now()
+    summary = OutboxSummary(planned=plan(now))
+    deliver(now, summary)
+    if summary.planned or summary.sent or summary.retried or summary.failed:
+        logger.info("notifications: %s", summary.as_dict())
+    return summary
+
+
+def send_test(channel: NotificationChannel, now: datetime | None = None) -> Notification:
+    """A test row for ``channel``, sent now (the admin's "send test notification")."""
+    now = now or timezone.now()
+    row = Notification.objects.create(channel=channel, kind=Notification.Kind.TEST, created_at=now,
+                                      next_attempt_at=now)
+    if row.claim(now, timedelta(seconds=channel.timeout_seconds) + LEASE_MARGIN):
+        send_one(row, now)
+    row.refresh_from_db()
+    return row

@@ -1,0 +1,215 @@
+"""The notification outbox (docs/notifications.md): what is planned, and delivery with retries, to a real
+local HTTP receiver. Time is controlled: every pass runs at a chosen ``now``; nothing sleeps."""
+
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import close_old_connections
+
+from alerts.models import AlertIncident, IncidentStatus, Notification, NotificationChannel
+from alerts.notifications import outbox
+from alerts.services import incidents
+from tests.alerts.factories import at, evaluate, make_rule, org, record
+from tests.receivers import start_http_receiver
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def receiver():
+    started = []
+
+    def start(statuses=()):
+        server = start_http_receiver(statuses=list(statuses))
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def webhook(url, *, organization=None, rules=(), default_for=(), repeat=0, name="hook"):
+    channel = NotificationChannel.objects.create(org=organization, name=name, kind="webhook", config={"url": url},
+                                                 secret="s3cret", default_for=list(default_for),
+                                                 repeat_interval_seconds=repeat, timeout_seconds=2)
+    channel.rules.set(rules)
+    return channel
+
+
+def firing_incident(acme, moment=None):
+    rule = make_rule(acme, name="cpu high", severity="critical")
+    record(acme, "cpu.usage", 95, (moment or at(0)) - timedelta(seconds=30))
+    evaluate(moment or at(0), rule)
+    return rule, AlertIncident.objects.get(rule=rule)
+
+
+def bodies(server) -> list[dict]:
+    return [json.loads(request.body) for request in server.requests]
+
+
+def test_a_firing_incident_is_sent_once_to_each_routed_channel_and_its_resolve_follows(receiver):
+    acme = org()
+    server = receiver()
+    rule, incident = firing_incident(acme)
+    webhook(server.url, organization=acme, rules=[rule])
+    assert outbox.run(at(1)).as_dict() == {"planned": 1, "sent": 1, "retried": 0, "failed": 0}
+    assert outbox.run(at(2)).planned == 0  # planned once, however many passes
+    (firing,) = bodies(server)
+    assert firing["kind"] == "firing" and firing["rule"] == "cpu high" and firing["severity"] == "critical"
+
+    incidents.resolve(incident.pk, actor="ops", note="fixed", now=at(3))
+    assert outbox.run(at(4)).sent == 1
+    assert [body["kind"] for body in bodies(server)] == ["firing", "resolved"]
+    assert outbox.run(at(5)).planned == 0
+
+
+def test_routing_uses_the_rules_channels_else_the_defaults_for_its_severity(receiver):
+    acme, globex = org(), org("globex")
+    server = receiver()
+    _, incident = firing_incident(acme)
+    mine = webhook(server.url, organization=acme, default_for=["critical"], name="acme default")
+    platform = webhook(server.url, default_for=["critical"], name="platform default")
+    webhook(server.url, organization=globex, default_for=["critical"], name="another org")
+    webhook(server.url, organization=acme, default_for=["warning"], name="other severity")
+    assert {channel.name for channel in outbox.channels_for(incident)} == {mine.name, platform.name}
+    named = webhook(server.url, organization=acme, rules=[incident.rule], name="named")
+    assert outbox.channels_for(incident) == [named]
+
+
+def test_a_receiver_that_fails_three_times_then_succeeds_gets_exactly_one_successful_delivery(receiver):
+    acme = org()
+    server = receiver(statuses=[500, 503, 502, 200])
+    rule, _ = firing_incident(acme)
+    webhook(server.url, organization=acme, rules=[rule])
+    moment = at(1)
+    outbox.run(moment)
+    for _ in range(5):
+        row = Notification.objects.get()
+        moment = max(moment, row.next_attempt_at) + timedelta(seconds=1)  # past each backoff
+        outbox.run(moment)
+    row = Notification.objects.get()
+    assert row.status == "sent" and row.attempts == 4 and row.last_error == ""
+    assert [request.status for request in server.requests] == [500, 503, 502, 200]
+    assert len(server.requests) == 4  # nothing sent after the success
+
+
+def test_backoff_doubles_and_a_permanent_error_stops_at_once(receiver):
+    assert [outbox.backoff(n).total_seconds() for n in (1, 2, 3, 10)] == [30, 60, 120, 3600]
+    acme = org()
+    server = receiver(statuses=[404])
+    rule, _ = firing_incident(acme)
+    webhook(server.url, organization=acme, rules=[rule])
+    assert outbox.run(at(1)).failed == 1
+    row = Notification.objects.get()
+    assert row.status == "failed" and row.attempts == 1 and "404" in row.last_error
+    outbox.run(at(3600))
+    assert len(server.requests) == 1
+
+
+def test_a_worker_that_died_mid_send_loses_nothing(receiver):
+    acme = org()
+    server = receiver()
+    rule, _ = firing_incident(acme)
+    webhook(server.url, organization=acme, rules=[rule])
+    outbox.plan(at(1))
+    row = Notification.objects.get()
+    assert row.claim(at(1), timedelta(seconds=62))  # a worker claims it ... and dies before marking it sent
+    assert outbox.deliver(at(30)).sent == 0  # its lease still runs: nobody else takes the row
+    assert outbox.deliver(at(64)).sent == 1  # the lease ended: the row is sent
+    assert Notification.objects.get().status == "sent" and len(server.requests) == 1
+
+
+def test_two_workers_deliver_each_row_once(receiver):
+    acme = org()
+    server = receiver()
+    channels = [webhook(server.url, organization=acme, default_for=["critical"], name=f"hook {i}")
+                for i in range(3)]
+    for index in range(5):
+        rule = make_rule(acme, name=f"rule {index}", severity="critical")
+        record(acme, "cpu.usage", 95, at(-30), host=f"h{index}")
+        evaluate(at(0), rule)
+    assert outbox.plan(at(1)) == 5 * len(channels)
+    barrier = threading.Barrier(2)
+
+    def worker():
+        try:
+            barrier.wait()
+            outbox.deliver(at(2))
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert Notification.objects.filter(status="sent").count() == 15
+    ids = [body["notification_id"] for body in bodies(server)]
+    assert len(ids) == 15 and len(set(ids)) == 15
+
+
+def test_a_silenced_incident_is_not_notified_until_its_silence_ends_and_its_resolve_is_always_sent(receiver):
+    acme = org()
+    server = receiver()
+    rule, incident = firing_incident(acme)
+    webhook(server.url, organization=acme, rules=[rule])
+    incidents.silence(incident.pk, until=at(600), actor="ops", note="deploy", now=at(0.5))
+    assert outbox.run(at(1)).planned == 0 and not server.requests
+    incidents.lift_expired_silences(at(601))
+    assert outbox.run(at(602)).sent == 1  # still firing when the silence ended: notified now
+
+    incidents.silence(incident.pk, until=at(1200), actor="ops", note="again", now=at(603))
+    incidents.resolve(incident.pk, actor="ops", note="fixed", now=at(700))
+    assert outbox.run(at(701)).sent == 1  # the resolve is the contract, silenced in between or not
+    assert [body["kind"] for body in bodies(server)] == ["firing", "resolved"]
+
+
+def test_a_firing_never_sent_is_cancelled_by_its_resolve_and_nothing_is_sent(receiver):
+    acme = org()
+    server = receiver(statuses=[500])
+    rule, incident = firing_incident(acme)
+    webhook(server.url, organization=acme, rules=[rule])
+    assert outbox.run(at(1)).retried == 1
+    incidents.resolve(incident.pk, actor="ops", note="blip", now=at(2))
+    outbox.run(at(3600))
+    assert Notification.objects.get().status == "cancelled"
+    assert len(server.requests) == 1
+
+
+def test_repeats_while_open_stop_when_acknowledged(receiver):
+    acme = org()
+    server = receiver()
+    rule, incident = firing_incident(acme)
+    webhook(server.url, organization=acme, rules=[rule], repeat=3600)
+    outbox.run(at(1))
+    assert outbox.run(at(1800)).planned == 0
+    assert outbox.run(at(3602)).sent == 1
+    assert [body["kind"] for body in bodies(server)] == ["firing", "repeat"]
+    incidents.acknowledge(incident.pk, actor="ops", note="on it", now=at(3700))
+    assert outbox.run(at(3 * 3600)).planned == 0
+    assert AlertIncident.objects.get().status == IncidentStatus.ACKNOWLEDGED
+
+
+def test_the_admin_sends_a_test_notification(receiver, admin_client):
+    server = receiver()
+    channel = webhook(server.url)
+    response = admin_client.post("/admin/alerts/notificationchannel/", {
+        "action": "send_test_notification", "_selected_action": [channel.pk]}, follow=True)
+    assert response.status_code == 200
+    assert "test notification sent" in response.content.decode()
+    (body,) = bodies(server)
+    assert body["kind"] == "test"
+    assert Notification.objects.get().status == "sent"
+
+
+def test_the_incident_page_shows_its_notifications_with_their_attempts(receiver, admin_client):
+    acme = org()
+    server = receiver(statuses=[500, 200])
+    rule, incident = firing_incident(acme)
+    webhook(server.url, organization=acme, rules=[rule], name="ops hook")
+    outbox.run(at(1))
+    page = admin_client.get(f"/admin/alerts/alertincident/{incident.pk}/change/").content.decode()
+    assert "ops hook" in page and "500" in page
