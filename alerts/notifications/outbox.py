@@ -90,7 +90,25 @@ def plan(now: datetime | None = None) -> int:
             elif incident.status == IncidentStatus.OPEN and channel.repeat_interval_seconds:
                 added += _plan_repeat(incident, channel, now)
     added += _plan_resolves(now)
+    _record_held_back(now)
     return added
+
+
+HELD_BACK = "not_notified"  # the timeline's record of a decision not to send
+
+
+def _record_held_back(now: datetime) -> None:
+    """On each silenced incident's timeline, once per silence: its firing was not sent, and why."""
+    silenced = AlertIncident.objects.filter(status=IncidentStatus.SILENCED).exclude(
+        notifications__kind=Notification.Kind.FIRING)
+    for incident in silenced:
+        since = incident.events.filter(kind=IncidentStatus.SILENCED).order_by("-at").values_list("at", flat=True)
+        silenced_at = since.first() or incident.triggered_at
+        if incident.events.filter(kind=HELD_BACK, at__gte=silenced_at).exists() or not channels_for(incident):
+            continue
+        until = incident.silenced_until.isoformat() if incident.silenced_until else "further notice"
+        incident.event(HELD_BACK, incident.status, incident.status, at=now,
+                       note=f"notification held back: silenced until {until}").save()
 
 
 def _plan_repeat(incident: AlertIncident, channel: NotificationChannel, now: datetime) -> int:

@@ -158,6 +158,9 @@ def test_a_silenced_incident_is_not_notified_until_its_silence_ends_and_its_reso
     webhook(server.url, organization=acme, rules=[rule])
     incidents.silence(incident.pk, until=at(600), actor="ops", note="deploy", now=at(0.5))
     assert outbox.run(at(1)).planned == 0 and not server.requests
+    outbox.run(at(2))
+    (held,) = incident.events.filter(kind="not_notified")  # the decision is on the timeline, once
+    assert held.note.startswith("notification held back: silenced until")
     incidents.lift_expired_silences(at(601))
     assert outbox.run(at(602)).sent == 1  # still firing when the silence ended: notified now
 
