@@ -421,10 +421,36 @@ class IncidentEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Silence)
-class SilenceAdmin(ReadOnlyAdmin):
-    list_display = ["incident", "starts_at", "until", "ended_at", "created_by", "note"]
-    list_select_related = ["incident"]
+class SilenceAdmin(admin.ModelAdmin):
+    """General silences are made and ended here (by rule, severity, labels); an incident's own silence, made
+    by its Silence step, is shown read-only."""
 
+    list_display = ["__str__", "incident", "rule", "severity", "matchers", "org", "starts_at", "until", "ended_at",
+                    "created_by", "note"]
+    list_select_related = ["incident", "rule", "org"]
+    list_filter = ["severity", "org"]
+    fields = ["org", "rule", "severity", "matchers", "starts_at", "until", "note", "incident", "created_by",
+              "ended_at"]
+    actions = ["end_silences"]
+
+    def get_changeform_initial_data(self, request):
+        return {"starts_at": timezone.now(), "matchers": {}}
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.incident_id:
+            return self.fields
+        return ["incident", "created_by", "ended_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="End the selected silences now")
+    def end_silences(self, request, queryset):
+        now = timezone.now()
+        ended = queryset.filter(incident__isnull=True, ended_at__isnull=True, until__gt=now).update(ended_at=now)
+        self.message_user(request, f"{ended} silence(s) ended.", messages.SUCCESS)
 
 
 # --- Notifications -------------------------------------------------------------------------------

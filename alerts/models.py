@@ -515,15 +515,25 @@ class IncidentEvent(models.Model):
 
 
 class Silence(models.Model):
-    """Quiet until a time. Today each silence is scoped to one incident; a later, general silences
-    feature (matchers, recurring windows) adds fields here and leaves ``incident`` null."""
+    """Quiet until a time: one incident's (made by its Silence step), or every incident a general silence
+    matches — by rule, by severity and by labels (equality matchers on the incident's group and the rule's
+    labels, all of them). Silences hold back notifications, never the recording of incidents; a resolve
+    whose firing was sent is sent anyway."""
 
     incident = models.ForeignKey(AlertIncident, null=True, blank=True, on_delete=models.CASCADE,
-                                 related_name="silences")
+                                 related_name="silences", help_text="Empty: a general silence (matchers below).")
+    org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                            help_text="Empty: incidents of every org.")
+    rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.CASCADE, related_name="silences",
+                             help_text="Only this rule's incidents.")
+    severity = models.CharField(max_length=8, choices=Severity.choices, blank=True,
+                                help_text="Only incidents of this severity.")
+    matchers = models.JSONField(default=dict, blank=True, help_text=(
+        'Labels that must all be equal, among the incident\'s group and its rule\'s labels: {"host": "h1"}.'))
     starts_at = models.DateTimeField()
     until = models.DateTimeField()
     created_by = models.CharField(max_length=200, blank=True)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, help_text="Why (shown on the timelines of the incidents it holds back).")
     # Set when the silence ends before ``until``: the incident was acknowledged or resolved meanwhile.
     ended_at = models.DateTimeField(null=True, blank=True)
 
@@ -531,9 +541,36 @@ class Silence(models.Model):
         ordering = ["-starts_at", "-id"]
 
     def __str__(self) -> str:
-        return f"silence until {self.until:%Y-%m-%d %H:%M}" + (f" of incident {self.incident_id}" if self.incident_id
-                                                                else "")
+        scope = f" of incident {self.incident_id}" if self.incident_id else f" #{self.pk}" if self.pk else ""
+        return f"silence{scope} until {self.until:%Y-%m-%d %H:%M}"
 
+    def clean(self):
+        errors = {}
+        if self.starts_at and self.until and self.until <= self.starts_at:
+            errors["until"] = "Must be after the start."
+        if not isinstance(self.matchers, dict) or not all(
+                isinstance(key, str) and isinstance(value, str) for key, value in self.matchers.items()):
+            errors["matchers"] = 'An object of label to value, e.g. {"host": "h1"}.'
+        elif self.incident_id is None and not (self.rule_id or self.severity or self.matchers):
+            errors["matchers"] = "Name a rule, a severity or at least one label: a silence of everything is refused."
+        if errors:
+            raise ValidationError(errors)
+
+    def is_active(self, now: datetime) -> bool:
+        return self.ended_at is None and self.starts_at <= now < self.until
+
+    def matches(self, incident: AlertIncident) -> bool:
+        """Whether this general silence covers ``incident`` (its time is checked by ``is_active``)."""
+        if self.incident_id is not None:
+            return self.incident_id == incident.pk
+        if self.org_id is not None and self.org_id != incident.org_id:
+            return False
+        if self.rule_id is not None and self.rule_id != incident.rule_id:
+            return False
+        if self.severity and self.severity != incident.severity:
+            return False
+        labels = {**(incident.rule.labels if incident.rule_id and incident.rule else {}), **incident.group}
+        return all(labels.get(key) == value for key, value in self.matchers.items())
 
 
 # Notification channels and the outbox live beside their transports (alerts/notifications/); importing them

@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from alerts.models import AlertIncident, IncidentStatus
+from alerts.models import AlertIncident, IncidentStatus, Silence
 from alerts.notifications.messages import DeliveryError, MessageKind, NotificationMessage
 from alerts.notifications.models import Notification, NotificationChannel
 from alerts.notifications.transports import transport_for
@@ -81,7 +81,12 @@ def plan(now: datetime | None = None) -> int:
     now = now or timezone.now()
     added = 0
     firing = AlertIncident.objects.filter(status__in=[IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED])
+    silences = active_silences(now)
     for incident in firing.select_related("rule"):
+        silence = next((candidate for candidate in silences if candidate.matches(incident)), None)
+        if silence is not None:
+            _record_held_back_by(incident, silence, now)
+            continue
         planned = {(row.channel_id, row.kind): row for row in incident.notifications.order_by("sequence")}
         for channel in channels_for(incident):
             first = planned.get((channel.pk, Notification.Kind.FIRING))
@@ -95,6 +100,22 @@ def plan(now: datetime | None = None) -> int:
 
 
 HELD_BACK = "not_notified"  # the timeline's record of a decision not to send
+
+
+def active_silences(now: datetime) -> list[Silence]:
+    """The general silences in force (an incident's own silence makes it SILENCED instead)."""
+    return list(Silence.objects.filter(incident__isnull=True, ended_at__isnull=True, starts_at__lte=now,
+                                       until__gt=now))
+
+
+def _record_held_back_by(incident: AlertIncident, silence: Silence, now: datetime) -> None:
+    """Once per incident and silence, on the timeline: notifications held back, by which silence, why."""
+    mark = f"silence #{silence.pk}"
+    if incident.events.filter(kind=HELD_BACK, note__contains=mark).exists() or not channels_for(incident):
+        return
+    reason = f": {silence.note}" if silence.note else ""
+    incident.event(HELD_BACK, incident.status, incident.status, at=now, actor=silence.created_by,
+                   note=f"notification held back by {mark} until {silence.until.isoformat()}{reason}").save()
 
 
 def _record_held_back(now: datetime) -> None:

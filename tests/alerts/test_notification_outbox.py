@@ -216,3 +216,72 @@ def test_the_incident_page_shows_its_notifications_with_their_attempts(receiver,
     outbox.run(at(1))
     page = admin_client.get(f"/admin/alerts/alertincident/{incident.pk}/change/").content.decode()
     assert "ops hook" in page and "500" in page
+
+
+def general_silence(*, until, starts=None, **match):
+    from alerts.models import Silence
+
+    return Silence.objects.create(starts_at=starts or at(0), until=until, created_by="ops", note="deploy", **match)
+
+
+def test_a_general_silence_holds_back_what_it_matches_then_releases_it_and_never_the_resolve(receiver):
+    acme = org()
+    server = receiver()
+    rule, incident = firing_incident(acme)  # group {} and rule labels {}; severity critical
+    other_rule = make_rule(acme, name="disk full", severity="warning")
+    record(acme, "cpu.usage", 95, at(-30))
+    evaluate(at(0), other_rule)
+    hook = webhook(server.url, organization=acme, rules=[rule, other_rule])
+    silence = general_silence(until=at(600), severity="critical")
+    assert outbox.run(at(1)).sent == 1  # only the warning
+    assert [body["rule"] for body in bodies(server)] == ["disk full"]
+    outbox.run(at(2))
+    (held,) = incident.events.filter(kind="not_notified")
+    assert f"silence #{silence.pk}" in held.note and "deploy" in held.note
+    assert outbox.run(at(601)).sent == 1  # the silence is over and the incident still fires
+    assert [body["rule"] for body in bodies(server)][-1] == "cpu high"
+
+    general_silence(starts=at(602), until=at(1200), rule=rule)
+    incidents.resolve(incident.pk, actor="ops", note="fixed", now=at(700))
+    assert outbox.run(at(701)).sent == 1  # silenced or not, the resolve of a sent firing is sent
+    assert bodies(server)[-1]["kind"] == "resolved"
+    assert hook.notifications.count() == 3
+
+
+def test_silence_matchers_rule_severity_labels_and_org(receiver):
+    from alerts.models import Silence
+
+    acme, globex = org(), org("globex")
+    rule = make_rule(acme, name="cpu high", severity="critical", group_by=["host"], labels={"team": "db"})
+    record(acme, "cpu.usage", 95, at(-30), host="h1")
+    evaluate(at(0), rule)
+    incident = AlertIncident.objects.get(rule=rule)
+    assert incident.group == {"host": "h1"}
+
+    def matches(**match):
+        return Silence(starts_at=at(0), until=at(60), **match).matches(incident)
+
+    assert matches(matchers={"host": "h1"}) and matches(matchers={"team": "db", "host": "h1"})
+    assert not matches(matchers={"host": "h2"}) and not matches(matchers={"team": "web"})
+    assert matches(rule=rule) and matches(severity="critical") and not matches(severity="warning")
+    assert matches(org=acme, matchers={"team": "db"}) and not matches(org=globex, matchers={"team": "db"})
+
+
+def test_silences_are_made_and_ended_in_the_admin(admin_client):
+    from alerts.models import Silence
+
+    from django.utils import timezone
+
+    assert admin_client.get("/admin/alerts/silence/add/").status_code == 200
+    tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
+    form = {"starts_at_0": "2020-01-01", "starts_at_1": "12:00:00", "until_0": tomorrow, "until_1": "14:00:00",
+            "matchers": '{"host": "h1"}', "severity": "", "note": "maintenance"}
+    response = admin_client.post("/admin/alerts/silence/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    silence = Silence.objects.get()
+    assert silence.matchers == {"host": "h1"} and silence.created_by == "admin"
+    refused = admin_client.post("/admin/alerts/silence/add/", {**form, "matchers": "{}"})
+    assert "a silence of everything is refused" in refused.content.decode()
+    admin_client.post("/admin/alerts/silence/", {"action": "end_silences", "_selected_action": [silence.pk]})
+    silence.refresh_from_db()
+    assert silence.ended_at is not None
