@@ -28,6 +28,7 @@ from alerts.models import (
     IllegalTransition,
     IncidentEvent,
     IncidentStatus,
+    MaintenanceWindow,
     Notification,
     NotificationChannel,
     Silence,
@@ -494,6 +495,29 @@ class NotificationChannelAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{channel}: test notification sent.", messages.SUCCESS)
             else:
                 self.message_user(request, f"{channel}: the test failed: {row.last_error}", messages.ERROR)
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    list_display = ["name", "org", "rule", "matchers", "schedule", "note"]
+    list_select_related = ["org", "rule"]
+    fields = ["name", "org", "rule", "matchers", "starts_at", "ends_at", "weekdays", "start_time", "duration_minutes",
+              "timezone", "note", "created_by"]
+    readonly_fields = ["created_by"]
+
+    @admin.display(description="when")
+    def schedule(self, obj):
+        if obj.recurring:
+            days = ", ".join(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[day] for day in obj.weekdays)
+            return f"{days} {obj.start_time:%H:%M} {obj.timezone}, {obj.duration_minutes} min"
+        if obj.starts_at and obj.ends_at:
+            return f"{obj.starts_at:%Y-%m-%d %H:%M} to {obj.ends_at:%Y-%m-%d %H:%M}"
+        return "–"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Notification)

@@ -8,9 +8,9 @@ nothing is done.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
-from alerts.models import AlertIncident, AlertRule, NotificationChannel
+from alerts.models import AlertIncident, AlertRule, MaintenanceWindow, NotificationChannel
 from alerts.services import incidents
 from alerts.services.evaluation import evaluate_rules
 from analytics.models import MetricSeries, Organization
@@ -67,6 +67,10 @@ def seed(context) -> None:
     NotificationChannel.objects.get_or_create(org=org, name="ops email", defaults={
         "kind": NotificationChannel.Kind.EMAIL, "config": {"to": ["ops@acme.example"]},
         "default_for": ["critical", "error"]})
+    # The database's weekly backup: its service checks may fail then, and nobody is paged for it.
+    MaintenanceWindow.objects.get_or_create(name="weekly database backup", defaults={
+        "matchers": {"service": "platform-database"}, "weekdays": [6], "start_time": time(2, 0),
+        "duration_minutes": 60, "timezone": "Europe/Berlin", "note": "pg_dump and restore test"})
     counts = {status: AlertIncident.objects.filter(org=org, status=status).count()
               for status in ("open", "acknowledged", "resolved")}
     context.log("alerts: demo rules, incidents " + ", ".join(f"{n} {status}" for status, n in counts.items()))

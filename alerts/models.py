@@ -575,4 +575,4 @@ class Silence(models.Model):
 
 # Notification channels and the outbox live beside their transports (alerts/notifications/); importing them
 # here registers them with the app.
-from alerts.notifications.models import Notification, NotificationChannel  # noqa: E402, F401
+from alerts.notifications.models import MaintenanceWindow, Notification, NotificationChannel  # noqa: E402, F401

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
@@ -134,3 +134,97 @@ class Notification(models.Model):
         if claimed:
             self.refresh_from_db(fields=["claimed_until", "attempts"])
         return bool(claimed)
+
+
+class MaintenanceWindow(models.Model):
+    """Planned work: notifications of the incidents it matches are held back while it is on.
+
+    One-off (``starts_at`` to ``ends_at``) or recurring: on ``weekdays`` (0 = Monday) at ``start_time`` in the
+    IANA ``timezone`` for ``duration_minutes`` — the local time holds across daylight-saving changes, so a
+    09:00 Berlin window is 08:00 UTC in winter and 07:00 UTC in summer. It matches like a silence: a rule,
+    and labels among the incident's group and its rule's labels (per service: ``{"service": "<name>"}``).
+    """
+
+    name = models.CharField(max_length=100)
+    org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                            help_text="Empty: incidents of every org.")
+    rule = models.ForeignKey("alerts.AlertRule", null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="maintenance_windows")
+    matchers = models.JSONField(default=dict, blank=True, help_text='e.g. {"service": "platform-database"}')
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="One-off: the start.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="One-off: the end.")
+    weekdays = models.JSONField(default=list, blank=True, help_text="Recurring: days, 0 = Monday … 6 = Sunday.")
+    start_time = models.TimeField(null=True, blank=True, help_text="Recurring: local start time.")
+    duration_minutes = models.PositiveIntegerField(default=60, help_text="Recurring: how long each time.")
+    timezone = models.CharField(max_length=64, default="UTC", help_text="Recurring: an IANA time zone.")
+    note = models.TextField(blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def recurring(self) -> bool:
+        return self.start_time is not None
+
+    def clean(self):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        errors = {}
+        if self.recurring:
+            if not isinstance(self.weekdays, list) or not self.weekdays or not all(
+                    isinstance(day, int) and 0 <= day <= 6 for day in self.weekdays):
+                errors["weekdays"] = "A list of days, 0 (Monday) to 6 (Sunday)."
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                errors["timezone"] = "An IANA time zone, e.g. Europe/Berlin."
+            if not 0 < self.duration_minutes <= 7 * 24 * 60:
+                errors["duration_minutes"] = "From 1 minute to a week."
+        elif not (self.starts_at and self.ends_at and self.ends_at > self.starts_at):
+            errors["ends_at"] = "A one-off window needs a start and a later end (or set a recurring start time)."
+        if not isinstance(self.matchers, dict) or not all(
+                isinstance(key, str) and isinstance(value, str) for key, value in self.matchers.items()):
+            errors["matchers"] = 'An object of label to value, e.g. {"service": "platform-database"}.'
+        if errors:
+            raise ValidationError(errors)
+
+    def occurrence(self, now: datetime) -> datetime | None:
+        """The start of the occurrence in force at ``now``, or None when the window is off."""
+        if self.start_time is None:  # one-off
+            return self.starts_at if self.starts_at and self.ends_at and self.starts_at <= now < self.ends_at else None
+        from zoneinfo import ZoneInfo
+
+        zone = ZoneInfo(self.timezone)
+        local_today = now.astimezone(zone).date()
+        duration = timedelta(minutes=self.duration_minutes)
+        for days_back in range(duration.days + 2):  # an occurrence may have begun on an earlier day
+            day = local_today - timedelta(days=days_back)
+            if day.weekday() not in self.weekdays:
+                continue
+            # In UTC before the duration is added: an occurrence lasts its minutes of elapsed time, also
+            # across a daylight-saving change (a start in the skipped hour begins an hour later, local time).
+            start = datetime.combine(day, self.start_time, tzinfo=zone).astimezone(UTC)
+            if start <= now < start + duration:
+                return start
+        return None
+
+    def hold(self, now: datetime) -> tuple[str, str] | None:
+        """(mark, note) for the timelines of the incidents it holds back now; None when it is off."""
+        start = self.occurrence(now)
+        if start is None:
+            return None
+        end = self.ends_at if not self.recurring else start + timedelta(minutes=self.duration_minutes)
+        mark = f"maintenance window #{self.pk} ({start.isoformat()})"
+        return mark, f"notification held back by {mark} until {end.isoformat() if end else '?'}: {self.name}"
+
+    def matches(self, incident) -> bool:
+        if self.org_id is not None and self.org_id != incident.org_id:
+            return False
+        if self.rule_id is not None and self.rule_id != incident.rule_id:
+            return False
+        labels = {**(incident.rule.labels if incident.rule_id and incident.rule else {}), **incident.group}
+        return all(labels.get(key) == value for key, value in self.matchers.items())

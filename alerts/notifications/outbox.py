@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from alerts.models import AlertIncident, IncidentStatus, Silence
 from alerts.notifications.messages import DeliveryError, MessageKind, NotificationMessage
-from alerts.notifications.models import Notification, NotificationChannel
+from alerts.notifications.models import MaintenanceWindow, Notification, NotificationChannel
 from alerts.notifications.transports import transport_for
 
 logger = logging.getLogger(__name__)
@@ -81,11 +81,11 @@ def plan(now: datetime | None = None) -> int:
     now = now or timezone.now()
     added = 0
     firing = AlertIncident.objects.filter(status__in=[IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED])
-    silences = active_silences(now)
+    holds = active_holds(now)
     for incident in firing.select_related("rule"):
-        silence = next((candidate for candidate in silences if candidate.matches(incident)), None)
-        if silence is not None:
-            _record_held_back_by(incident, silence, now)
+        hold = next((hold for hold in holds if hold.rule.matches(incident)), None)
+        if hold is not None:
+            _record_held_back_by(incident, hold, now)
             continue
         planned = {(row.channel_id, row.kind): row for row in incident.notifications.order_by("sequence")}
         for channel in channels_for(incident):
@@ -102,20 +102,37 @@ def plan(now: datetime | None = None) -> int:
 HELD_BACK = "not_notified"  # the timeline's record of a decision not to send
 
 
-def active_silences(now: datetime) -> list[Silence]:
-    """The general silences in force (an incident's own silence makes it SILENCED instead)."""
-    return list(Silence.objects.filter(incident__isnull=True, ended_at__isnull=True, starts_at__lte=now,
-                                       until__gt=now))
+@dataclass(frozen=True)
+class Hold:
+    """A general silence or a maintenance window in force: what it matches, and what the timeline says."""
+
+    rule: Silence | MaintenanceWindow
+    mark: str  # identifies the silence, or the window's occurrence: recorded once per incident
+    note: str
+    actor: str
 
 
-def _record_held_back_by(incident: AlertIncident, silence: Silence, now: datetime) -> None:
-    """Once per incident and silence, on the timeline: notifications held back, by which silence, why."""
-    mark = f"silence #{silence.pk}"
-    if incident.events.filter(kind=HELD_BACK, note__contains=mark).exists() or not channels_for(incident):
+def active_holds(now: datetime) -> list[Hold]:
+    """The general silences and maintenance windows in force (an incident's own silence makes it SILENCED)."""
+    holds = []
+    for silence in Silence.objects.filter(incident__isnull=True, ended_at__isnull=True, starts_at__lte=now,
+                                          until__gt=now):
+        reason = f": {silence.note}" if silence.note else ""
+        mark = f"silence #{silence.pk}"
+        holds.append(Hold(silence, mark, f"notification held back by {mark} until {silence.until.isoformat()}"
+                                         f"{reason}", silence.created_by))
+    for window in MaintenanceWindow.objects.all():
+        held = window.hold(now)
+        if held is not None:
+            holds.append(Hold(window, *held, window.created_by))
+    return holds
+
+
+def _record_held_back_by(incident: AlertIncident, hold: Hold, now: datetime) -> None:
+    """Once per incident and hold, on the timeline: notifications held back, by what, why."""
+    if incident.events.filter(kind=HELD_BACK, note__contains=hold.mark).exists() or not channels_for(incident):
         return
-    reason = f": {silence.note}" if silence.note else ""
-    incident.event(HELD_BACK, incident.status, incident.status, at=now, actor=silence.created_by,
-                   note=f"notification held back by {mark} until {silence.until.isoformat()}{reason}").save()
+    incident.event(HELD_BACK, incident.status, incident.status, at=now, actor=hold.actor, note=hold.note).save()
 
 
 def _record_held_back(now: datetime) -> None:

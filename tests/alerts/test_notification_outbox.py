@@ -285,3 +285,59 @@ def test_silences_are_made_and_ended_in_the_admin(admin_client):
     admin_client.post("/admin/alerts/silence/", {"action": "end_silences", "_selected_action": [silence.pk]})
     silence.refresh_from_db()
     assert silence.ended_at is not None
+
+
+def test_a_recurring_maintenance_window_keeps_its_local_time_across_a_dst_change():
+    from datetime import UTC, datetime, time
+
+    from alerts.models import MaintenanceWindow
+
+    # Every day 09:00-10:00 in Berlin: 08:00 UTC in winter, 07:00 UTC in summer (DST began 2026-03-29).
+    window = MaintenanceWindow(name="daily", weekdays=list(range(7)), start_time=time(9, 0), duration_minutes=60,
+                               timezone="Europe/Berlin")
+    window.full_clean()
+    assert window.occurrence(datetime(2026, 3, 28, 8, 30, tzinfo=UTC)) == datetime(2026, 3, 28, 8, 0, tzinfo=UTC)
+    assert window.occurrence(datetime(2026, 3, 28, 7, 30, tzinfo=UTC)) is None
+    assert window.occurrence(datetime(2026, 3, 30, 7, 30, tzinfo=UTC)) == datetime(2026, 3, 30, 7, 0, tzinfo=UTC)
+    assert window.occurrence(datetime(2026, 3, 30, 8, 30, tzinfo=UTC)) is None
+    # Only on its weekdays; and one that runs past midnight is on until its end the next day.
+    sunday_night = MaintenanceWindow(name="backup", weekdays=[6], start_time=time(23, 0), duration_minutes=120,
+                                     timezone="UTC")
+    assert sunday_night.occurrence(datetime(2026, 3, 30, 0, 30, tzinfo=UTC)) == datetime(2026, 3, 29, 23, 0,
+                                                                                          tzinfo=UTC)
+    assert sunday_night.occurrence(datetime(2026, 3, 31, 0, 30, tzinfo=UTC)) is None
+
+
+def test_maintenance_windows_are_checked_when_saved():
+    from datetime import time
+
+    from django.core.exceptions import ValidationError
+
+    from alerts.models import MaintenanceWindow
+
+    for fields, field in (({"start_time": time(9), "weekdays": [7]}, "weekdays"),
+                          ({"start_time": time(9), "weekdays": [1], "timezone": "Mars/Olympus"}, "timezone"),
+                          ({}, "ends_at")):
+        with pytest.raises(ValidationError) as error:
+            MaintenanceWindow(name="w", **fields).full_clean()
+        assert field in error.value.message_dict
+
+
+def test_a_maintenance_window_holds_back_its_services_notifications_and_releases_them_after(receiver):
+    from alerts.models import MaintenanceWindow
+
+    acme = org()
+    server = receiver()
+    rule = make_rule(acme, name="db down", severity="critical", group_by=["service"])
+    record(acme, "cpu.usage", 95, at(-30), service="platform-database")
+    record(acme, "cpu.usage", 95, at(-30), service="web")
+    evaluate(at(0), rule)
+    webhook(server.url, organization=acme, rules=[rule])
+    window = MaintenanceWindow.objects.create(name="backup", matchers={"service": "platform-database"},
+                                              starts_at=at(-60), ends_at=at(600))
+    assert outbox.run(at(1)).sent == 1
+    assert [body["group"] for body in bodies(server)] == [{"service": "web"}]
+    held = AlertIncident.objects.get(group_key__contains="platform-database").events.get(kind="not_notified")
+    assert f"maintenance window #{window.pk}" in held.note
+    assert outbox.run(at(601)).sent == 1  # the window is over; the database still fires
+    assert bodies(server)[-1]["group"] == {"service": "platform-database"}
