@@ -20,7 +20,7 @@ from typing import cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,6 +28,7 @@ from alerts.models import AlertIncident, IncidentStatus, Silence
 from alerts.notifications.messages import DeliveryError, MessageKind, NotificationMessage
 from alerts.notifications.models import MaintenanceWindow, Notification, NotificationChannel
 from alerts.notifications.transports import transport_for
+from monitoring.models import Service, ServiceTransition, Status
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +103,26 @@ def plan(now: datetime | None = None) -> int:
 HELD_BACK = "not_notified"  # the timeline's record of a decision not to send
 
 
+DEPENDS_ON_SERVICE = "depends_on_service"  # a rule label: inhibited while that service is unhealthy
+
+
+@dataclass(frozen=True)
+class Inhibition:
+    """An unhealthy service holds back the rules that declare they depend on it (one outage, one page)."""
+
+    service: str
+
+    def matches(self, incident: AlertIncident) -> bool:
+        labels = incident.rule.labels if incident.rule_id and incident.rule else {}
+        return labels.get(DEPENDS_ON_SERVICE) == self.service
+
+
 @dataclass(frozen=True)
 class Hold:
-    """A general silence or a maintenance window in force: what it matches, and what the timeline says."""
+    """A general silence, a maintenance window or an inhibition in force: what it matches, and what the
+    timeline says."""
 
-    rule: Silence | MaintenanceWindow
+    rule: Silence | MaintenanceWindow | Inhibition
     mark: str  # identifies the silence, or the window's occurrence: recorded once per incident
     note: str
     actor: str
@@ -125,7 +141,21 @@ def active_holds(now: datetime) -> list[Hold]:
         held = window.hold(now)
         if held is not None:
             holds.append(Hold(window, *held, window.created_by))
+    for name, since in _unhealthy_services():
+        mark = f"inhibited: service {name} unhealthy since {since.isoformat() if since else '?'}"
+        holds.append(Hold(Inhibition(name), mark, f"notification held back ({mark})", ""))
     return holds
+
+
+def _unhealthy_services() -> list[tuple[str, datetime | None]]:
+    """(name, when it became unhealthy) of each unhealthy service; the time tells one outage from the next."""
+    services = list(Service.objects.filter(status=Status.UNHEALTHY).values_list("pk", "name"))
+    if not services:
+        return []
+    since = dict(ServiceTransition.objects.filter(service_id__in=[pk for pk, _ in services],
+                                                  to_status=Status.UNHEALTHY)
+                 .values("service_id").annotate(last=Max("at")).values_list("service_id", "last"))
+    return [(name, since.get(pk)) for pk, name in services]
 
 
 def _record_held_back_by(incident: AlertIncident, hold: Hold, now: datetime) -> None:

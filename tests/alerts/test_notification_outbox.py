@@ -341,3 +341,27 @@ def test_a_maintenance_window_holds_back_its_services_notifications_and_releases
     assert f"maintenance window #{window.pk}" in held.note
     assert outbox.run(at(601)).sent == 1  # the window is over; the database still fires
     assert bodies(server)[-1]["group"] == {"service": "platform-database"}
+
+
+def test_an_unhealthy_service_inhibits_the_rules_that_depend_on_it_and_its_own_page_goes_out(receiver):
+    from monitoring.models import Service, ServiceTransition
+
+    acme = org()
+    server = receiver()
+    database = Service.objects.create(name="platform-database", check_kind="tcp", target="127.0.0.1:1")
+    Service.objects.filter(pk=database.pk).update(status="unhealthy")
+    ServiceTransition.objects.create(service=database, from_status="healthy", to_status="unhealthy", at=at(-120))
+    dependent = make_rule(acme, name="api errors", severity="critical", labels={"depends_on_service": database.name})
+    independent = make_rule(acme, name="queue deep", severity="critical", metric_name="queue.depth")
+    record(acme, "cpu.usage", 95, at(-30))
+    record(acme, "queue.depth", 95, at(-30))
+    evaluate(at(0), dependent, independent)
+    webhook(server.url, organization=acme, rules=[dependent, independent])
+    assert outbox.run(at(1)).sent == 1
+    assert [body["rule"] for body in bodies(server)] == ["queue deep"]
+    held = AlertIncident.objects.get(rule=dependent).events.get(kind="not_notified")
+    assert "inhibited: service platform-database unhealthy since" in held.note
+
+    Service.objects.filter(pk=database.pk).update(status="healthy")  # the outage is over
+    assert outbox.run(at(2)).sent == 1
+    assert bodies(server)[-1]["rule"] == "api errors"
