@@ -268,9 +268,9 @@ def test_silence_matchers_rule_severity_labels_and_org(receiver):
 
 
 def test_silences_are_made_and_ended_in_the_admin(admin_client):
-    from alerts.models import Silence
-
     from django.utils import timezone
+
+    from alerts.models import Silence
 
     assert admin_client.get("/admin/alerts/silence/add/").status_code == 200
     tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
