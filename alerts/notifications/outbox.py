@@ -84,7 +84,7 @@ def plan(now: datetime | None = None) -> int:
     firing = AlertIncident.objects.filter(status__in=[IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED])
     holds = active_holds(now)
     for incident in firing.select_related("rule"):
-        hold = next((hold for hold in holds if hold.rule.matches(incident)), None)
+        hold = next((hold for hold in holds if hold.matcher.matches(incident)), None)
         if hold is not None:
             _record_held_back_by(incident, hold, now)
             continue
@@ -100,9 +100,9 @@ def plan(now: datetime | None = None) -> int:
     return added
 
 
+# --- Holds: what keeps a firing incident's notifications back ------------------------------------------
+
 HELD_BACK = "not_notified"  # the timeline's record of a decision not to send
-
-
 DEPENDS_ON_SERVICE = "depends_on_service"  # a rule label: inhibited while that service is unhealthy
 
 
@@ -122,14 +122,15 @@ class Hold:
     """A general silence, a maintenance window or an inhibition in force: what it matches, and what the
     timeline says."""
 
-    rule: Silence | MaintenanceWindow | Inhibition
-    mark: str  # identifies the silence, or the window's occurrence: recorded once per incident
+    matcher: Silence | MaintenanceWindow | Inhibition
+    mark: str  # identifies the silence, the window's occurrence or the outage: recorded once per incident
     note: str
     actor: str
 
 
 def active_holds(now: datetime) -> list[Hold]:
-    """The general silences and maintenance windows in force (an incident's own silence makes it SILENCED)."""
+    """The general silences, maintenance windows and inhibitions in force (an incident's own silence makes
+    it SILENCED instead)."""
     holds = []
     for silence in Silence.objects.filter(incident__isnull=True, ended_at__isnull=True, starts_at__lte=now,
                                           until__gt=now):
