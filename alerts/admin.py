@@ -465,7 +465,7 @@ class ChannelForm(forms.ModelForm):
     class Meta:
         model = NotificationChannel
         fields = ["name", "org", "kind", "config", "secret", "rules", "default_for", "repeat_interval_seconds",
-                  "timeout_seconds", "enabled"]
+                  "group_wait_seconds", "timeout_seconds", "enabled"]
 
     def clean_secret(self):
         return self.cleaned_data["secret"] or (self.instance.secret if self.instance.pk else "")

@@ -31,21 +31,37 @@ class NotificationMessage:
     triggered_at: datetime | None = None
     resolved_at: datetime | None = None
     notification_id: int | None = None
+    # Other incidents of the same rule that fired within the channel's group wait: told in this one message.
+    also: tuple[NotificationMessage, ...] = ()
+
+    @property
+    def labels(self) -> str:
+        return ", ".join(f"{key}={value}" for key, value in sorted(self.group.items()))
 
     @property
     def title(self) -> str:
-        """``[FIRING] critical: API latency p95 high (host=h1)`` — the subject line of every channel."""
-        labels = ", ".join(f"{key}={value}" for key, value in sorted(self.group.items()))
-        where = f" ({labels})" if labels else ""
+        """``[FIRING] critical: API latency p95 high (host=h1)`` — the subject line of every channel;
+        ``(3 groups)`` when incidents that fired together are told at once."""
+        if self.also:
+            where = f" ({1 + len(self.also)} groups)"
+        else:
+            where = f" ({self.labels})" if self.labels else ""
         return f"[{self.kind.upper()}] {self.severity}: {self.rule_name}{where}"
 
     @property
     def summary(self) -> str:
-        """One line with the figures: value against threshold, the condition, when."""
-        value = "no data" if self.value is None else f"{self.value:g}"
+        """One line with the figures: value against threshold, the condition, when (per group, grouped)."""
+        if self.also:
+            values = "; ".join(f"{message.labels or 'all'}: {_value(message.value)}" for message in (self, *self.also))
+            return f"{self.condition}, threshold {self.threshold:g}: {values}"
+        value = _value(self.value)
         when = self.resolved_at if self.kind == "resolved" and self.resolved_at else self.triggered_at
         moment = f" at {when.isoformat()}" if when else ""
         return f"{self.condition}: value {value}, threshold {self.threshold:g}{moment}"
+
+
+def _value(value: float | None) -> str:
+    return "no data" if value is None else f"{value:g}"
 
 
 class DeliveryError(Exception):

@@ -39,6 +39,8 @@ class NotificationChannel(models.Model):
         'Severities this channel receives from rules that name no channel, e.g. ["critical", "error"].'))
     repeat_interval_seconds = models.PositiveIntegerField(default=4 * 3600, help_text=(
         "Notify again while an incident is still open and not acknowledged; 0: never."))
+    group_wait_seconds = models.PositiveIntegerField(default=30, help_text=(
+        "A firing waits this long for the rule's other groups that fire too: they are told in one message."))
     timeout_seconds = models.FloatField(default=10.0)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -67,11 +67,12 @@ def channels_for(incident: AlertIncident) -> list[NotificationChannel]:
 # --- Planning ----------------------------------------------------------------------------------------
 
 
-def _add(incident: AlertIncident, channel: NotificationChannel, kind: str, now: datetime, sequence: int = 0) -> bool:
+def _add(incident: AlertIncident, channel: NotificationChannel, kind: str, now: datetime, sequence: int = 0,
+         due: datetime | None = None) -> bool:
     try:
         with transaction.atomic():
             Notification.objects.create(incident=incident, channel=channel, kind=kind, sequence=sequence,
-                                        created_at=now, next_attempt_at=now)
+                                        created_at=now, next_attempt_at=due or now)
     except IntegrityError:
         return False  # planned already (by this pass's twin, or an earlier pass)
     return True
@@ -92,7 +93,8 @@ def plan(now: datetime | None = None) -> int:
         for channel in channels_for(incident):
             first = planned.get((channel.pk, Notification.Kind.FIRING))
             if first is None:
-                added += _add(incident, channel, Notification.Kind.FIRING, now)
+                added += _add(incident, channel, Notification.Kind.FIRING, now,
+                              due=now + timedelta(seconds=channel.group_wait_seconds))
             elif incident.status == IncidentStatus.OPEN and channel.repeat_interval_seconds:
                 added += _plan_repeat(incident, channel, now)
     added += _plan_resolves(now)
@@ -243,22 +245,40 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_RETRY)
 
 
-def send_one(row: Notification, now: datetime) -> str:
-    """Send a claimed row and record the outcome: ``sent``, ``retried`` or ``failed``."""
+MAX_GROUP = 50
+
+
+def claim_siblings(row: Notification, now: datetime, lease: timedelta) -> list[Notification]:
+    """Other due firings of the same rule to the same channel, claimed to go out in ``row``'s message."""
+    if row.kind != Notification.Kind.FIRING or row.incident is None or row.incident.rule_id is None:
+        return []
+    candidates = (Notification.objects
+                  .filter(kind=Notification.Kind.FIRING, status=Notification.Status.PENDING, channel=row.channel_id,
+                          incident__rule=row.incident.rule_id, next_attempt_at__lte=now)
+                  .exclude(pk=row.pk).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+                  .select_related("incident", "incident__org").order_by("id")[:MAX_GROUP])
+    return [candidate for candidate in candidates if candidate.claim(now, lease)]
+
+
+def send_one(row: Notification, now: datetime, siblings: list[Notification] | None = None) -> str:
+    """Send a claimed row (with claimed siblings in the same message) and record the outcome on each:
+    ``sent``, ``retried`` or ``failed``."""
     channel = row.channel
+    rows = [row, *(siblings or [])]
+    message = replace(message_for(row), also=tuple(message_for(sibling) for sibling in siblings or []))
     started = time.perf_counter()
     error: DeliveryError | None = None
     try:
-        transport_for(channel.kind).send(channel.config, channel.secret, message_for(row),
-                                         timeout=channel.timeout_seconds)
+        transport_for(channel.kind).send(channel.config, channel.secret, message, timeout=channel.timeout_seconds)
     except DeliveryError as failure:
         error = failure
     duration_ms = (time.perf_counter() - started) * 1000
     done = now + timedelta(milliseconds=duration_ms)  # the pass's clock (tests run passes at chosen moments)
+    ids = [each.pk for each in rows]
     if error is None:
-        Notification.objects.filter(pk=row.pk).update(status=Notification.Status.SENT, sent_at=done,
-                                                      claimed_until=None, last_error="",
-                                                      last_duration_ms=duration_ms)
+        Notification.objects.filter(pk__in=ids).update(status=Notification.Status.SENT, sent_at=done,
+                                                       claimed_until=None, last_error="",
+                                                       last_duration_ms=duration_ms)
         return "sent"
     if error.permanent or row.attempts >= MAX_ATTEMPTS:
         outcome, status, retry_at = "failed", Notification.Status.FAILED, row.next_attempt_at
@@ -269,8 +289,8 @@ def send_one(row: Notification, now: datetime) -> str:
             delay = max(delay, timedelta(seconds=float(retry_after)))
         outcome, status, retry_at = "retried", Notification.Status.PENDING, done + delay
     logger.warning("notification %s to %s: %s (attempt %d, %s)", row.pk, channel.name, error, row.attempts, outcome)
-    Notification.objects.filter(pk=row.pk).update(status=status, next_attempt_at=retry_at, claimed_until=None,
-                                                  last_error=str(error)[:2000], last_duration_ms=duration_ms)
+    Notification.objects.filter(pk__in=ids).update(status=status, next_attempt_at=retry_at, claimed_until=None,
+                                                   last_error=str(error)[:2000], last_duration_ms=duration_ms)
     return outcome
 
 
@@ -282,9 +302,10 @@ def deliver(now: datetime | None = None, summary: OutboxSummary | None = None) -
            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
            .select_related("channel", "incident", "incident__org").order_by("next_attempt_at", "id"))
     for row in due[:BATCH]:
-        if not row.claim(now, timedelta(seconds=row.channel.timeout_seconds) + LEASE_MARGIN):
-            continue  # another worker has it
-        outcome = send_one(row, now)
+        lease = timedelta(seconds=row.channel.timeout_seconds) + LEASE_MARGIN
+        if not row.claim(now, lease):
+            continue  # another worker has it (or it went out with a sibling's message)
+        outcome = send_one(row, now, claim_siblings(row, now, lease))
         setattr(summary, outcome, getattr(summary, outcome) + 1)
     return summary
 

@@ -310,6 +310,10 @@ def webhook_body(message: NotificationMessage, sent_at: datetime | None = None) 
                      "triggered_at": _iso(message.triggered_at), "resolved_at": _iso(message.resolved_at)},
         "org": message.org or None,
         "notification_id": message.notification_id,
+        # The other incidents of the rule told in this one message (fired within the group wait).
+        "grouped": [{"incident_id": other.incident_id, "notification_id": other.notification_id,
+                     "group": dict(other.group), "value": _number(other.value), "url": other.incident_url or None}
+                    for other in message.also],
         "sent_at": (sent_at or datetime.now(UTC)).isoformat(),
     }
 

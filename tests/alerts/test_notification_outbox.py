@@ -31,10 +31,11 @@ def receiver():
         server.stop()
 
 
-def webhook(url, *, organization=None, rules=(), default_for=(), repeat=0, name="hook"):
+def webhook(url, *, organization=None, rules=(), default_for=(), repeat=0, name="hook", group_wait=0):
     channel = NotificationChannel.objects.create(org=organization, name=name, kind="webhook", config={"url": url},
                                                  secret="s3cret", default_for=list(default_for),
-                                                 repeat_interval_seconds=repeat, timeout_seconds=2)
+                                                 repeat_interval_seconds=repeat, timeout_seconds=2,
+                                                 group_wait_seconds=group_wait)
     channel.rules.set(rules)
     return channel
 
@@ -365,3 +366,21 @@ def test_an_unhealthy_service_inhibits_the_rules_that_depend_on_it_and_its_own_p
     Service.objects.filter(pk=database.pk).update(status="healthy")  # the outage is over
     assert outbox.run(at(2)).sent == 1
     assert bodies(server)[-1]["rule"] == "api errors"
+
+
+def test_groups_of_one_rule_that_fire_together_are_told_in_one_message_after_the_group_wait(receiver):
+    acme = org()
+    server = receiver()
+    rule = make_rule(acme, name="cpu high", severity="critical", group_by=["host"])
+    for host in ("h1", "h2", "h3"):
+        record(acme, "cpu.usage", 95, at(-30), host=host)
+    evaluate(at(0), rule)
+    webhook(server.url, organization=acme, rules=[rule], group_wait=30)
+    assert outbox.run(at(1)).as_dict() == {"planned": 3, "sent": 0, "retried": 0, "failed": 0}  # waiting
+    assert outbox.run(at(32)).sent == 1  # one message for the three groups
+    (body,) = bodies(server)
+    assert body["title"] == "[FIRING] critical: cpu high (3 groups)"
+    assert {tuple(item["group"].items()) for item in body["grouped"]} | {tuple(body["group"].items())} == {
+        (("host", "h1"),), (("host", "h2"),), (("host", "h3"),)}
+    assert "host=h1: 95" in body["summary"] and "host=h3: 95" in body["summary"]
+    assert Notification.objects.filter(status="sent").count() == 3

@@ -208,6 +208,7 @@ def test_the_webhook_body_has_the_documented_shape(http_receiver):
                      "resolved_at": None},
         "org": "acme",
         "notification_id": 42,
+        "grouped": [],
         "sent_at": datetime.fromtimestamp(timestamp, UTC).isoformat(),
     }
 

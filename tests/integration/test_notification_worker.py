@@ -33,7 +33,8 @@ def test_a_worker_killed_mid_delivery_loses_nothing(tmp_path):
         evaluate(at(0), rule)
         assert AlertIncident.objects.filter(rule=rule).exists()
         channel = NotificationChannel.objects.create(org=acme, name="hook", kind="webhook",
-                                                     config={"url": server.url}, timeout_seconds=30)
+                                                     config={"url": server.url}, timeout_seconds=30,
+                                                     group_wait_seconds=0)
         channel.rules.set([rule])
         assert outbox.plan(timezone.now()) == 1
 
