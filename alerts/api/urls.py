@@ -1,4 +1,4 @@
-from alerts.api import views
+from alerts.api import notifications, views
 from analytics.platform.routes import api_path
 
 urlpatterns = [
@@ -10,4 +10,12 @@ urlpatterns = [
     *api_path("alerts/incidents/<int:pk>/acknowledge", views.AcknowledgeView.as_view(), "alert-incident-acknowledge"),
     *api_path("alerts/incidents/<int:pk>/resolve", views.ResolveView.as_view(), "alert-incident-resolve"),
     *api_path("alerts/incidents/<int:pk>/silence", views.SilenceView.as_view(), "alert-incident-silence"),
+    *api_path("alerts/channels", notifications.ChannelListView.as_view(), "alert-channel-list"),
+    *api_path("alerts/channels/<int:pk>", notifications.ChannelDetailView.as_view(), "alert-channel-detail"),
+    *api_path("alerts/silences", notifications.SilenceListView.as_view(), "alert-silence-list"),
+    *api_path("alerts/silences/<int:pk>", notifications.SilenceDetailView.as_view(), "alert-silence-detail"),
+    *api_path("alerts/maintenance-windows", notifications.MaintenanceWindowListView.as_view(),
+              "alert-maintenance-window-list"),
+    *api_path("alerts/maintenance-windows/<int:pk>", notifications.MaintenanceWindowDetailView.as_view(),
+              "alert-maintenance-window-detail"),
 ]

@@ -72,8 +72,10 @@ class NotificationChannel(models.Model):
                 URLValidator(schemes=["http", "https"])(url or "")
             except ValidationError:
                 errors["config"] = f'A {self.kind} channel needs {{"url": "https://..."}}.'
-        unknown = set(self.default_for or []) - set(Severity.values) if isinstance(self.default_for, list) else {0}
-        if unknown:
+        # Items that are not strings (e.g. an unhashable {}) are not severities either: never a TypeError.
+        valid = isinstance(self.default_for, list) and all(
+            isinstance(item, str) and item in Severity.values for item in self.default_for)
+        if not valid:
             errors["default_for"] = f"A list of severities: {', '.join(Severity.values)}."
         if not 0 < self.timeout_seconds <= 60:
             errors["timeout_seconds"] = "From 0 to 60 seconds."
@@ -182,7 +184,7 @@ class MaintenanceWindow(models.Model):
                 errors["weekdays"] = "A list of days, 0 (Monday) to 6 (Sunday)."
             try:
                 ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory
                 errors["timezone"] = "An IANA time zone, e.g. Europe/Berlin."
             if not 0 < self.duration_minutes <= 7 * 24 * 60:
                 errors["duration_minutes"] = "From 1 minute to a week."

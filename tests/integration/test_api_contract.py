@@ -119,8 +119,27 @@ def seed_through_the_api(api: Api) -> dict:
     incidents = {incident.group.get("host"): incident.pk
                  for incident in AlertIncident.objects.filter(rule_id=firing["id"], status="open")}
     assert set(incidents) == set(HOSTS), f"the evaluator opened {incidents} for {firing}"
-    return {"rule_id": kept["id"], "doomed_rule_id": doomed["id"], "incidents": incidents,
-            "metric": "cpu.usage", "skill": "parse_json"}
+    seeded = {"rule_id": kept["id"], "doomed_rule_id": doomed["id"], "incidents": incidents,
+              "metric": "cpu.usage", "skill": "parse_json"}
+    return seeded | seed_notifications(api, kept["id"], now)
+
+
+def seed_notifications(api: Api, rule_id: int, now: datetime) -> dict:
+    """A channel, a general silence and a recurring maintenance window for GET and PATCH, and a throw-away
+    one of each for DELETE."""
+    seeded = {}
+    for role in ("kept", "doomed"):
+        seeded[f"{role}_channel_id"] = api.post("alerts/channels", {
+            "name": f"contract {role} hook", "kind": "webhook", "config": {"url": "https://hooks.example.com/x"},
+            "secret": "contract", "rules": [rule_id], "default_for": ["critical"]})["id"]
+        # With a severity: a PATCH that clears matchers or rule still leaves it one criterion.
+        seeded[f"{role}_silence_id"] = api.post("alerts/silences", {
+            "severity": "critical", "rule": rule_id, "matchers": {"host": "h9"},
+            "starts_at": _iso(now - timedelta(minutes=1)), "until": _iso(now + timedelta(days=30))})["id"]
+        seeded[f"{role}_window_id"] = api.post("alerts/maintenance-windows", {
+            "name": f"contract {role} window", "weekdays": [5, 6], "start_time": "03:00",
+            "duration_minutes": 60, "timezone": "Europe/Berlin", "rule": rule_id})["id"]
+    return seeded
 
 
 # --- Known values for path parameters ------------------------------------------------------------------
@@ -133,6 +152,12 @@ def known_path_values(seed: dict) -> list[tuple[str, str | None, object]]:
         (r"/tokens/\{[^}]+\}$", None, seed["spare_token_id"]),  # never the writing token: DELETE revokes it
         (r"/alerts/rules/\{[^}]+\}$", "DELETE", seed["doomed_rule_id"]),  # GET/PATCH keep theirs
         (r"/alerts/rules/\{[^}]+\}$", None, seed["rule_id"]),
+        (r"/alerts/channels/\{[^}]+\}$", "DELETE", seed["doomed_channel_id"]),
+        (r"/alerts/channels/\{[^}]+\}$", None, seed["kept_channel_id"]),
+        (r"/alerts/silences/\{[^}]+\}$", "DELETE", seed["doomed_silence_id"]),
+        (r"/alerts/silences/\{[^}]+\}$", None, seed["kept_silence_id"]),
+        (r"/alerts/maintenance-windows/\{[^}]+\}$", "DELETE", seed["doomed_window_id"]),
+        (r"/alerts/maintenance-windows/\{[^}]+\}$", None, seed["kept_window_id"]),
         (r"/alerts/incidents/\{[^}]+\}/acknowledge$", None, incidents["h2"]),
         (r"/alerts/incidents/\{[^}]+\}/silence$", None, incidents["h3"]),
         (r"/alerts/incidents/\{[^}]+\}/resolve$", None, incidents["h4"]),
@@ -269,7 +294,8 @@ def test_the_live_server_keeps_its_openapi_contract(web_server, tmp_path):
         + "; ".join(missing))
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("SCHEMATHESIS_")}
-    env.update(CONTRACT_TOKEN=seed["token"], CONTRACT_ORG_SLUG=ORG, ANALYTICS_DB_RETENTION_DAYS=retention,
+    env.update(CONTRACT_TOKEN=seed["token"], CONTRACT_ORG_SLUG=ORG, CONTRACT_RULE_ID=str(seed["rule_id"]),
+               ANALYTICS_DB_RETENTION_DAYS=retention,
                SCHEMATHESIS_HOOKS=HOOKS, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
                NO_COLOR="1", COLUMNS="120")
     command = [str(schemathesis), "--config-file", str(config), "run", str(tmp_path / "schema.json"),
