@@ -92,7 +92,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
         (None, {"fields": ["org", "name", "description", "enabled", "severity", "labels"]}),
         ("What it watches", {"fields": ["metric_name", "aggregation", "window_seconds", "tags", "group_by"]}),
         ("Condition", {"fields": ["condition_operator", "threshold", "duration_seconds", "keep_firing_seconds",
-                                  "no_data"]}),
+                                  "reopen_after_seconds", "no_data"]}),
         ("State", {"fields": tuple(readonly_fields)}),
     ]
 

@@ -171,6 +171,11 @@ class AlertRule(models.Model):
     keep_firing_seconds = models.PositiveIntegerField(
         default=0, help_text="Once the condition clears, keep firing this long before resolving."
     )
+    reopen_after_seconds = models.PositiveIntegerField(
+        default=0, help_text="After a group resolves, a new incident of that group opens no sooner than this "
+                             "(0: as soon as it fires again). A value hovering at the threshold pages once per "
+                             "period, not at every evaluation.",
+    )
     severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.WARNING)
     no_data = models.CharField(max_length=8, choices=NoData.choices, default=NoData.OK)
     labels = models.JSONField(default=dict, blank=True, help_text="Free labels for routing and notifications.")
@@ -202,7 +207,7 @@ class AlertRule(models.Model):
         if self.window_seconds is not None and not MIN_WINDOW_SECONDS <= self.window_seconds <= MAX_WINDOW_SECONDS:
             problems.setdefault("window_seconds", []).append(
                 f"Must be from {MIN_WINDOW_SECONDS} to {MAX_WINDOW_SECONDS} seconds.")
-        for field in ("duration_seconds", "keep_firing_seconds"):
+        for field in ("duration_seconds", "keep_firing_seconds", "reopen_after_seconds"):
             value = getattr(self, field)
             if value is not None and value > MAX_DURATION_SECONDS:
                 problems.setdefault(field, []).append(f"At most {MAX_DURATION_SECONDS} seconds.")
@@ -225,6 +230,10 @@ class AlertRule(models.Model):
     @property
     def keep_firing(self) -> timedelta:
         return timedelta(seconds=self.keep_firing_seconds)
+
+    @property
+    def reopen_after(self) -> timedelta:
+        return timedelta(seconds=self.reopen_after_seconds)
 
     def is_breaching(self, value: float) -> bool:
         return breaches(self.condition_operator, value, self.threshold)
@@ -275,6 +284,8 @@ class AlertRuleGroupState(models.Model):
     firing_since = models.DateTimeField(null=True, blank=True)
     # Set when the condition clears while firing: the group resolves at this time unless it breaches again.
     keep_firing_until = models.DateTimeField(null=True, blank=True)
+    # When the group last resolved (by its condition or by hand): the rule's reopen_after counts from here.
+    resolved_at = models.DateTimeField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
     incident = models.ForeignKey("AlertIncident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -306,14 +317,18 @@ class AlertRuleGroupState(models.Model):
         if breaching:
             if status in QUIET:
                 self.pending_since = now
-                if rule.duration_seconds == 0:
+                fires_at = self.fires_at(rule)
+                if fires_at <= now:
                     return self._fire(now, status)
                 self.status = GroupStatus.PENDING
-                return Move("pending", status, GroupStatus.PENDING,
-                            note=f"fires at {(now + rule.duration).isoformat()} if it holds")
+                note = f"fires at {fires_at.isoformat()} if it holds"
+                if fires_at > now + rule.duration:
+                    assert self.resolved_at is not None  # fires_at is later than the duration only after a resolve
+                    note += (f" (resolved at {self.resolved_at.isoformat()}: no new incident within "
+                             f"reopen_after_seconds={rule.reopen_after_seconds})")
+                return Move("pending", status, GroupStatus.PENDING, note=note)
             if status == GroupStatus.PENDING:
-                assert self.pending_since is not None  # set whenever the status becomes pending (above)
-                if now - self.pending_since >= rule.duration:
+                if now >= self.fires_at(rule):
                     return self._fire(now, status)
                 return None
             if self.keep_firing_until is not None:
@@ -330,17 +345,27 @@ class AlertRuleGroupState(models.Model):
                             note=f"condition cleared; keeps firing until {self.keep_firing_until.isoformat()}")
             if self.keep_firing_until is not None and now < self.keep_firing_until:
                 return None
-            self.reset(GroupStatus.RESOLVED)
+            self.resolve(now)
             return Move("resolved", status, GroupStatus.RESOLVED, note="condition cleared", resolves_incident=True)
         return None
+
+    def fires_at(self, rule: AlertRule) -> datetime:
+        """When a breach that began at ``pending_since`` fires: after the rule's duration, and no sooner than
+        ``reopen_after_seconds`` after the group last resolved (flapping control)."""
+        assert self.pending_since is not None  # set whenever a breach begins (step)
+        fires_at = self.pending_since + rule.duration
+        if self.resolved_at is not None and rule.reopen_after_seconds:
+            fires_at = max(fires_at, self.resolved_at + rule.reopen_after)
+        return fires_at
 
     def _fire(self, now: datetime, from_status: str) -> Move:
         self.status, self.firing_since, self.keep_firing_until = GroupStatus.FIRING, now, None
         return Move("firing", from_status, GroupStatus.FIRING, opens_incident=True)
 
-    def reset(self, status: str = GroupStatus.RESOLVED) -> None:
-        """Back to quiet: a breach from here waits for the whole duration again."""
-        self.status = status
+    def resolve(self, now: datetime) -> None:
+        """Back to quiet: a breach from here waits for the whole duration again, and for the rule's
+        reopen_after from ``now``."""
+        self.status, self.resolved_at = GroupStatus.RESOLVED, now
         self.pending_since = self.firing_since = self.keep_firing_until = None
         self.incident = None
 

@@ -207,6 +207,8 @@ class AlertRuleSerializer(serializers.ModelSerializer):
                                           help_text=AlertRule._meta.get_field("duration_seconds").help_text)
     keep_firing_seconds = StrictIntegerField(min_value=0, max_value=MAX_DURATION_SECONDS, default=0,
                                              help_text=AlertRule._meta.get_field("keep_firing_seconds").help_text)
+    reopen_after_seconds = StrictIntegerField(min_value=0, max_value=MAX_DURATION_SECONDS, default=0,
+                                              help_text=AlertRule._meta.get_field("reopen_after_seconds").help_text)
     no_data = StrictChoiceField(NoData.values, default=NoData.OK)
     tags = TagsField(required=False, help_text=f"Tag filters, ANDed: up to {MAX_TAGS}, key → value. A built-in "
                                                "source takes only its own tag.")
@@ -221,7 +223,8 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         model = AlertRule
         fields = [
             "id", "org", "name", "description", "metric_name", "aggregation", "window_seconds", "tags", "group_by",
-            "condition_operator", "threshold", "duration_seconds", "keep_firing_seconds", "severity", "no_data",
+            "condition_operator", "threshold", "duration_seconds", "keep_firing_seconds", "reopen_after_seconds",
+            "severity", "no_data",
             "labels", "enabled", "state", "trigger_count", "last_triggered_at", "last_evaluated_at", "last_error",
             "created_at", "updated_at",
         ]

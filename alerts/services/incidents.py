@@ -10,7 +10,8 @@ Each runs in one transaction with the incident row locked; an illegal move raise
 acted ("ops" for a staff user, "token member (twa_ab12cd…)" for an API token).
 
 A manual resolve also resets the rule's group (locked first, in the evaluator's lock order),
-so a condition still breaching opens a new incident only after ``duration_seconds`` again.
+so a condition still breaching opens a new incident only after ``duration_seconds`` again (and
+no sooner than the rule's ``reopen_after_seconds``).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def resolve(incident_id: int, *, actor: str, note: str = "", now: datetime | Non
         incident = _locked(incident_id)
         event = incident.move_to(IncidentStatus.RESOLVED, actor=actor, note=note, now=now)
         if state is not None and state.incident_id in (None, incident.pk) and state.status != GroupStatus.INACTIVE:
-            state.reset(GroupStatus.RESOLVED)
+            state.resolve(now)
             state.save()
         _end_silences(incident, now)
         incident.save()

@@ -266,7 +266,7 @@ def test_rules_are_created_and_validated_in_the_admin(admin_client):
     form = {"org": acme.pk, "name": "queue", "description": "", "enabled": "on", "severity": "warning",
             "labels": "{}", "metric_name": "queue.depth", "aggregation": "max", "window_seconds": "300",
             "tags": '{"queue": "orders"}', "group_by": "[]", "condition_operator": "gt", "threshold": "100",
-            "duration_seconds": "0", "keep_firing_seconds": "0", "no_data": "ok",
+            "duration_seconds": "0", "keep_firing_seconds": "0", "reopen_after_seconds": "0", "no_data": "ok",
             "group_states-TOTAL_FORMS": "0", "group_states-INITIAL_FORMS": "0"}
     bad = admin_client.post("/admin/alerts/alertrule/add/", {**form, "group_by": '"queue"'})
     assert bad.status_code == 200 and "Must be a list of tag keys" in bad.content.decode()
@@ -286,7 +286,7 @@ def test_deleting_a_rule_in_the_admin_keeps_its_incidents(admin_client):
 RULE_FORM = {"name": "queue", "description": "", "enabled": "on", "severity": "warning", "labels": "{}",
              "metric_name": "queue.depth", "aggregation": "max", "window_seconds": "300", "tags": "{}",
              "group_by": "[]", "condition_operator": "gt", "threshold": "100", "duration_seconds": "0",
-             "keep_firing_seconds": "0", "no_data": "ok", "group_states-TOTAL_FORMS": "0",
+             "keep_firing_seconds": "0", "reopen_after_seconds": "0", "no_data": "ok", "group_states-TOTAL_FORMS": "0",
              "group_states-INITIAL_FORMS": "0"}
 
 

@@ -42,8 +42,8 @@ def test_the_seed_curl_example_creates_a_rule_with_the_documented_defaults(perso
     assert isinstance(body["id"], int)
     assert {key: body[key] for key in SEED_BODY} == SEED_BODY
     assert (body["aggregation"], body["window_seconds"], body["tags"], body["group_by"], body["keep_firing_seconds"],
-            body["no_data"], body["labels"], body["enabled"], body["org"], body["state"], body["trigger_count"]) == (
-        "avg", 300, {}, [], 0, "ok", {}, True, "acme", "inactive", 0)
+            body["reopen_after_seconds"], body["no_data"], body["labels"], body["enabled"], body["org"], body["state"],
+            body["trigger_count"]) == ("avg", 300, {}, [], 0, 0, "ok", {}, True, "acme", "inactive", 0)
     rule = AlertRule.objects.get(pk=body["id"])
     assert rule.org == personas.org and rule.duration_seconds == 300
 
@@ -72,6 +72,8 @@ def test_a_trailing_slash_answers_too(personas):
     ({"no_data": "maybe"}, "no_data"),
     ({"duration_seconds": -1}, "duration_seconds"),
     ({"keep_firing_seconds": "soon"}, "keep_firing_seconds"),
+    ({"reopen_after_seconds": -1}, "reopen_after_seconds"),
+    ({"reopen_after_seconds": 10 ** 9}, "reopen_after_seconds"),
     ({"tags": ["host"]}, "tags"),
     ({"tags": {"host": 5}}, "tags"),
     ({"group_by": "host"}, "group_by"),

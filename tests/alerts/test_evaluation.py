@@ -325,6 +325,50 @@ def test_a_manual_resolve_opens_a_new_incident_only_after_the_duration_again():
         ("resolved", "ops", "restarted the worker")]
 
 
+def test_a_value_hovering_at_the_threshold_opens_one_incident_per_reopen_period():
+    acme = org()
+    rule = make_rule(acme, window_seconds=60, reopen_after_seconds=3600)
+    # Above, below, above, ... every minute for two hours: without the guard, one incident every two minutes.
+    for minute in range(0, 120):
+        record(acme, "cpu.usage", 81 if minute % 2 == 0 else 79, at(minutes=minute, seconds=1))
+        evaluate(at(minutes=minute, seconds=30), rule)
+    opened = list(AlertIncident.objects.order_by("triggered_at").values_list("triggered_at", flat=True))
+    # Fired at 0:00, resolved at 0:01; the next breach waits until an hour after that resolve.
+    assert opened == [at(30), at(minutes=62, seconds=30)]
+    held = IncidentEvent.objects.filter(rule=rule, kind="pending").order_by("at").first()
+    assert held.at == at(minutes=2, seconds=30)
+    assert held.note == ("fires at 2026-03-10T13:01:30+00:00 if it holds (resolved at 2026-03-10T12:01:30+00:00: "
+                         "no new incident within reopen_after_seconds=3600)")
+
+
+def test_a_breach_that_holds_through_the_reopen_period_fires_at_its_end():
+    acme = org()
+    rule = make_rule(acme, reopen_after_seconds=600)
+    record(acme, "cpu.usage", 95, at(-1))
+    evaluate(at(0), rule)
+    first = AlertIncident.objects.get()
+    incidents.resolve(first.pk, actor="ops", note="looked fine", now=at(60))
+    for second in range(90, 660, 60):
+        record(acme, "cpu.usage", 95, at(second - 1))
+        evaluate(at(second), rule)
+        assert AlertIncident.objects.count() == 1 and state_of(rule).status == "pending"
+    record(acme, "cpu.usage", 95, at(659))
+    evaluate(at(660), rule)  # 600 s after the manual resolve
+    second = AlertIncident.objects.unresolved().get()
+    assert second.triggered_at == at(660)
+    assert kinds(rule, incident=second) == ["pending", "firing"]
+
+
+def test_without_a_reopen_period_a_manual_resolve_of_a_breaching_rule_reopens_at_the_next_pass():
+    acme = org()
+    rule = make_rule(acme)
+    record(acme, "cpu.usage", 95, at(-1))
+    evaluate(at(0), rule)
+    incidents.resolve(AlertIncident.objects.get().pk, actor="ops", now=at(10))
+    evaluate(at(60), rule)
+    assert AlertIncident.objects.unresolved().get().triggered_at == at(60)
+
+
 def test_one_unresolved_incident_per_rule_and_group_is_a_database_constraint():
     acme = org()
     rule = make_rule(acme)

@@ -99,7 +99,7 @@ def test_changing_only_the_condition_keeps_the_incidents(personas):
 RULE_FORM = {"name": "cpu high", "description": "", "severity": "warning", "labels": "{}",
              "metric_name": "cpu.usage", "aggregation": "avg", "window_seconds": "300", "tags": "{}",
              "group_by": '["host"]', "condition_operator": "gt", "threshold": "80", "duration_seconds": "0",
-             "keep_firing_seconds": "0", "no_data": "ok", "group_states-TOTAL_FORMS": "0",
+             "keep_firing_seconds": "0", "reopen_after_seconds": "0", "no_data": "ok", "group_states-TOTAL_FORMS": "0",
              "group_states-INITIAL_FORMS": "0"}
 
 
