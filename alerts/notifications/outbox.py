@@ -85,18 +85,33 @@ def plan(now: datetime | None = None) -> int:
     firing = AlertIncident.objects.filter(status__in=[IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED])
     holds = active_holds(now)
     for incident in firing.select_related("rule"):
+        channels = channels_for(incident)
+        if not channels:
+            _record_once(incident, now, mark="no channel routes it",
+                         note=f"not notified: no channel routes it (the rule names no enabled channel, and no "
+                              f"channel is the default for {incident.severity})")
+            continue
         hold = next((hold for hold in holds if hold.matcher.matches(incident)), None)
         if hold is not None:
-            _record_held_back_by(incident, hold, now)
+            _record_once(incident, now, mark=hold.mark, note=hold.note, actor=hold.actor)
             continue
         planned = {(row.channel_id, row.kind): row for row in incident.notifications.order_by("sequence")}
-        for channel in channels_for(incident):
+        for channel in channels:
             first = planned.get((channel.pk, Notification.Kind.FIRING))
             if first is None:
                 added += _add(incident, channel, Notification.Kind.FIRING, now,
                               due=now + timedelta(seconds=channel.group_wait_seconds))
-            elif incident.status == IncidentStatus.OPEN and channel.repeat_interval_seconds:
-                added += _plan_repeat(incident, channel, now)
+                continue
+            last = _repeat_due(incident, channel, now)
+            if last is None:
+                continue
+            if incident.status == IncidentStatus.OPEN:
+                added += _add(incident, channel, Notification.Kind.REPEAT, now, sequence=last.sequence + 1)
+            else:  # acknowledged: someone is on it, the reminder would be a duplicate
+                _record_once(incident, now, mark=f"repeat to {channel.name} not sent",
+                             since=incident.acknowledged_at,
+                             note=f"repeat to {channel.name} not sent: acknowledged by "
+                                  f"{incident.acknowledged_by or 'someone'}; no repeats until it fires anew")
     added += _plan_resolves(now)
     _record_held_back(now)
     return added
@@ -161,11 +176,14 @@ def _unhealthy_services() -> list[tuple[str, datetime | None]]:
     return [(name, since.get(pk)) for pk, name in services]
 
 
-def _record_held_back_by(incident: AlertIncident, hold: Hold, now: datetime) -> None:
-    """Once per incident and hold, on the timeline: notifications held back, by what, why."""
-    if incident.events.filter(kind=HELD_BACK, note__contains=hold.mark).exists() or not channels_for(incident):
-        return
-    incident.event(HELD_BACK, incident.status, incident.status, at=now, actor=hold.actor, note=hold.note).save()
+def _record_once(incident: AlertIncident, now: datetime, *, mark: str, note: str, actor: str = "",
+                 since: datetime | None = None) -> None:
+    """A decision not to send, on the incident's timeline once (per ``mark``, since ``since``)."""
+    earlier = incident.events.filter(kind=HELD_BACK, note__contains=mark)
+    if since is not None:
+        earlier = earlier.filter(at__gte=since)
+    if not earlier.exists():
+        incident.event(HELD_BACK, incident.status, incident.status, at=now, actor=actor, note=note).save()
 
 
 def _record_held_back(now: datetime) -> None:
@@ -182,15 +200,18 @@ def _record_held_back(now: datetime) -> None:
                        note=f"notification held back: silenced until {until}").save()
 
 
-def _plan_repeat(incident: AlertIncident, channel: NotificationChannel, now: datetime) -> int:
+def _repeat_due(incident: AlertIncident, channel: NotificationChannel, now: datetime) -> Notification | None:
+    """The last firing or repeat sent to ``channel``, when the channel's repeat interval has passed since."""
+    if not channel.repeat_interval_seconds:
+        return None
     last = (incident.notifications.filter(channel=channel, kind__in=[Notification.Kind.FIRING,
                                                                       Notification.Kind.REPEAT])
             .order_by("-sequence").first())
     if last is None or last.status != Notification.Status.SENT or last.sent_at is None:
-        return 0
+        return None
     if now - last.sent_at < timedelta(seconds=channel.repeat_interval_seconds):
-        return 0
-    return int(_add(incident, channel, Notification.Kind.REPEAT, now, sequence=last.sequence + 1))
+        return None
+    return last
 
 
 def _plan_resolves(now: datetime) -> int:
@@ -207,9 +228,13 @@ def _plan_resolves(now: datetime) -> int:
             continue
         # Never sent: nobody was told it fired, so nobody is told it resolved. A worker sending it right
         # now holds its lease: the next pass sees it sent and plans the resolve.
-        Notification.objects.filter(pk=row.pk, status=Notification.Status.PENDING).filter(
+        cancelled = Notification.objects.filter(pk=row.pk, status=Notification.Status.PENDING).filter(
             Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)).update(
             status=Notification.Status.CANCELLED, last_error="resolved before it was sent")
+        if cancelled and row.incident is not None:
+            _record_once(row.incident, now, mark=f"firing to {row.channel.name} not sent",
+                         note=f"firing to {row.channel.name} not sent: resolved before it was due (within the "
+                              f"channel's group wait or retries); so no resolve either")
     return added
 
 
@@ -260,6 +285,21 @@ def claim_siblings(row: Notification, now: datetime, lease: timedelta) -> list[N
     return [candidate for candidate in candidates if candidate.claim(now, lease)]
 
 
+GROUPED = "grouped"  # the timeline's record: this firing went out in one message with others
+
+
+def _record_grouping(channel: NotificationChannel, rows: list[Notification], at: datetime) -> None:
+    """On each incident of a grouped message: which others it went out with (not a message of its own)."""
+    if len(rows) < 2:
+        return
+    incidents = sorted((row.incident for row in rows if row.incident is not None), key=lambda each: each.pk)
+    for incident in incidents:
+        others = ", ".join(f"#{other.pk}" for other in incidents if other.pk != incident.pk)
+        incident.event(GROUPED, incident.status, incident.status, at=at,
+                       note=f"firing sent to {channel.name} in one message with incident(s) {others} "
+                            f"of the same rule").save()
+
+
 def send_one(row: Notification, now: datetime, siblings: list[Notification] | None = None) -> str:
     """Send a claimed row (with claimed siblings in the same message) and record the outcome on each:
     ``sent``, ``retried`` or ``failed``."""
@@ -279,6 +319,7 @@ def send_one(row: Notification, now: datetime, siblings: list[Notification] | No
         Notification.objects.filter(pk__in=ids).update(status=Notification.Status.SENT, sent_at=done,
                                                        claimed_until=None, last_error="",
                                                        last_duration_ms=duration_ms)
+        _record_grouping(channel, rows, done)
         return "sent"
     if error.permanent or row.attempts >= MAX_ATTEMPTS:
         outcome, status, retry_at = "failed", Notification.Status.FAILED, row.next_attempt_at

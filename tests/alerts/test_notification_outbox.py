@@ -181,6 +181,8 @@ def test_a_firing_never_sent_is_cancelled_by_its_resolve_and_nothing_is_sent(rec
     outbox.run(at(3600))
     assert Notification.objects.get().status == "cancelled"
     assert len(server.requests) == 1
+    (decision,) = incident.events.filter(kind="not_notified").values_list("note", flat=True)
+    assert decision.startswith("firing to hook not sent: resolved before it was due")
 
 
 def test_repeats_while_open_stop_when_acknowledged(receiver):
@@ -194,7 +196,23 @@ def test_repeats_while_open_stop_when_acknowledged(receiver):
     assert [body["kind"] for body in bodies(server)] == ["firing", "repeat"]
     incidents.acknowledge(incident.pk, actor="ops", note="on it", now=at(3700))
     assert outbox.run(at(3 * 3600)).planned == 0
+    assert outbox.run(at(5 * 3600)).planned == 0
     assert AlertIncident.objects.get().status == IncidentStatus.ACKNOWLEDGED
+    # The decision not to repeat is on the timeline, once per acknowledgement, when the repeat was due.
+    (decision,) = incident.events.filter(kind="not_notified").values_list("at", "note")
+    assert decision == (at(3 * 3600), "repeat to hook not sent: acknowledged by ops; no repeats until it fires anew")
+
+
+def test_an_incident_no_channel_routes_says_so_on_its_timeline_once(receiver):
+    acme = org()
+    server = receiver()
+    _, incident = firing_incident(acme)
+    webhook(server.url, organization=acme, default_for=["warning"])  # not for this critical incident
+    assert outbox.run(at(1)).planned == 0 and outbox.run(at(2)).planned == 0
+    (decision,) = incident.events.filter(kind="not_notified").values_list("note", flat=True)
+    assert decision == ("not notified: no channel routes it (the rule names no enabled channel, and no channel is "
+                        "the default for critical)")
+    assert server.requests == []
 
 
 def test_the_admin_sends_a_test_notification(receiver, admin_client):
@@ -384,3 +402,9 @@ def test_groups_of_one_rule_that_fire_together_are_told_in_one_message_after_the
         (("host", "h1"),), (("host", "h2"),), (("host", "h3"),)}
     assert "host=h1: 95" in body["summary"] and "host=h3: 95" in body["summary"]
     assert Notification.objects.filter(status="sent").count() == 3
+    # Each incident's timeline says which others its firing went out with.
+    ids = sorted(AlertIncident.objects.values_list("pk", flat=True))
+    for incident in AlertIncident.objects.all():
+        (note,) = incident.events.filter(kind="grouped").values_list("note", flat=True)
+        others = ", ".join(f"#{pk}" for pk in ids if pk != incident.pk)
+        assert note == f"firing sent to hook in one message with incident(s) {others} of the same rule"
