@@ -1,4 +1,4 @@
-from analytics.api import leaderboards, metrics, skills
+from analytics.api import activity, leaderboards, metrics, skills
 from analytics.platform import token_views as tokens
 from analytics.platform.routes import api_path
 
@@ -13,6 +13,7 @@ urlpatterns = [
     *api_path("metrics/<printable_path:name>/time-series", metrics.MetricTimeSeriesView.as_view(),
               "metric-time-series"),
     *api_path("performance", metrics.PerformanceView.as_view(), "performance"),
+    *api_path("events", activity.ActivityEventIngestView.as_view(), "activity-events"),
     # The fixed words first: they are reserved, never skill ids.
     *api_path("skills/executions", skills.SkillExecutionIngestView.as_view(), "skill-executions"),
     *api_path("skills/ratings", skills.SkillRatingIngestView.as_view(), "skill-ratings"),

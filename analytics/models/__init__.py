@@ -1,3 +1,12 @@
+from analytics.models.activity import (
+    ActivityDirtyPeriod,
+    ActivityEvent,
+    AgentAnalytics,
+    EventType,
+    PeriodType,
+    PlatformMetrics,
+    UserAnalytics,
+)
 from analytics.models.leaderboards import LeaderboardEntry, RecommendationLog
 from analytics.models.metrics import MetricEvent, MetricSeries, MetricSeriesTag, MetricType
 from analytics.models.otlp import OtlpCumulativeState
@@ -6,6 +15,8 @@ from analytics.models.skills import Skill, SkillExecution, SkillHealthScore, Ski
 from analytics.platform.tenancy import ApiToken, Organization
 
 __all__ = [
+    "ActivityDirtyPeriod", "ActivityEvent", "AgentAnalytics", "EventType", "PeriodType", "PlatformMetrics",
+    "UserAnalytics",
     "ApiToken", "DirtyMinute", "LeaderboardEntry", "MetricEvent", "MetricRollup", "RollupState", "RollupTier",
     "MetricSeries", "MetricSeriesTag", "RecommendationLog", "MetricType", "Organization", "OtlpCumulativeState",
     "Skill", "SkillExecution", "SkillHealthScore", "SkillInstall", "SkillRating",

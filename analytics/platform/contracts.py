@@ -329,6 +329,9 @@ _MESSAGES: dict[str, Callable[[dict], str]] = {
     "datetime_type": lambda ctx: "Must be an ISO-8601 date-time string.",
     "datetime_parsing": lambda ctx: "Must be an ISO-8601 date-time.",
     "datetime_from_date_parsing": lambda ctx: "Must be an ISO-8601 date-time.",
+    "union_tag_invalid": lambda ctx: f"Unknown {ctx['discriminator']}; one of: {ctx['expected_tags']}.".replace(
+        "'", ""),
+    "union_tag_not_found": lambda ctx: "This field is required.",
 }
 
 
@@ -346,11 +349,23 @@ def _message(error: ErrorDetails) -> str:
 def _field_name(location: tuple, problem: ErrorDetails) -> str:
     """``("tags", "env")`` → ``tags``: a message belongs to the top-level field the client sent.
 
-    A rule across fields (checked in a dataclass's ``__post_init__``) names its field in the error's ``ctx``.
+    A rule across fields (checked in a dataclass's ``__post_init__``) names its field in the error's ``ctx``;
+    a tagged union's unknown or missing tag names the discriminator field.
     """
     if location:
         return str(location[0])
-    return str(problem.get("ctx", {}).get("field", "non_field_errors"))
+    context = problem.get("ctx", {})
+    if problem["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return str(context.get("discriminator", "type")).strip("'")
+    return str(context.get("field", "non_field_errors"))
+
+
+def _without_tag(location: tuple, problem: ErrorDetails) -> tuple:
+    """Pydantic puts a tagged union's tag first in the location of its members' errors:
+    ``("session", "user_id")`` → ``("user_id",)``."""
+    if location and problem["type"] not in ("union_tag_invalid", "union_tag_not_found"):
+        return location[1:]
+    return location
 
 
 def field_messages(error: ValidationError, *, skip: int = 0) -> dict[str, list[str]]:
@@ -363,14 +378,16 @@ def field_messages(error: ValidationError, *, skip: int = 0) -> dict[str, list[s
     return messages
 
 
-def item_problems(error: ValidationError) -> list[dict]:
-    """Errors of a batch, per item: ``[{"index": i, "field": ["message"]}, ...]``."""
+def item_problems(error: ValidationError, *, tagged: bool = False) -> list[dict]:
+    """Errors of a batch, per item: ``[{"index": i, "field": ["message"]}, ...]``. ``tagged``: the items are
+    a tagged union (``TaggedItem``)."""
     by_index: dict[int, dict[str, list[str]]] = {}
     for problem in error.errors(include_url=False, include_input=False):
         location = problem["loc"]
         index = int(location[0]) if location and isinstance(location[0], int) else 0
         fields = by_index.setdefault(index, {})
-        field = _field_name(location[1:], problem)
+        inside = _without_tag(location[1:], problem) if tagged else location[1:]
+        field = _field_name(inside, problem)
         message = _message(problem)
         if message not in fields.setdefault(field, []):
             fields[field].append(message)
@@ -422,10 +439,15 @@ def validate_items(item_model, data, **context) -> list:
     try:
         return _list_adapter(item_model).validate_python(items, context={"now": timezone.now(), **context})
     except ValidationError as error:
-        problems = item_problems(error)
+        problems = item_problems(error, tagged=issubclass(item_model, TaggedItem))
         if alone:
             raise exceptions.ValidationError({k: v for k, v in problems[0].items() if k != "index"}) from None
         raise BatchInvalid(problems) from None
+
+
+class TaggedItem:
+    """Marks a batch item that is one of several models told apart by a tag field, so that errors name the
+    member's fields: ``class Item(RootModel[Annotated[A | B, Field(discriminator="type")]], TaggedItem)``."""
 
 
 class ContractError(ValueError):
