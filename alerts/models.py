@@ -43,7 +43,9 @@ TAG_KEY_MAX, TAG_VALUE_MAX = 64, 256
 SKILL_SUCCESS_RATE = "skill.success_rate"
 SKILL_P95_LATENCY = "skill.p95_latency_ms"
 SKILL_HEALTH_SCORE = "skill.health_score"
-SKILL_SOURCES = (SKILL_SUCCESS_RATE, SKILL_P95_LATENCY, SKILL_HEALTH_SCORE)
+# 1 when the skill's newest version is significantly worse than the previous one, else 0 (docs/skill-versions.md).
+SKILL_VERSION_REGRESSION = "skill.version_regression"
+SKILL_SOURCES = (SKILL_SUCCESS_RATE, SKILL_P95_LATENCY, SKILL_HEALTH_SCORE, SKILL_VERSION_REGRESSION)
 SERVICE_HEALTH = "service.health"
 BUILT_IN_SOURCES = {**dict.fromkeys(SKILL_SOURCES, "skill_id"), SERVICE_HEALTH: "service"}
 

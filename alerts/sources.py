@@ -7,6 +7,8 @@ the full statistics of each group (all aggregations at once), built-in sources o
 - ``skill.success_rate`` / ``skill.p95_latency_ms``: the skill series of the same query layer
   (``skill.executions``, a counter, and ``skill.latency_ms``, a timer; API.md, Skills), over the window;
 - ``skill.health_score``: ``analytics.services.health_score`` (its own recent and baseline windows);
+- ``skill.version_regression``: ``analytics.services.skill_versions`` over the window: 1 when a skill's newest
+  version is significantly worse than the previous one, 0 when not, no data without two versions;
 - ``service.health``: each monitoring ``Service``'s current status (1 healthy, 0.5 degraded,
   0 unhealthy, no data when unknown), lowered to the worst status of the service's unclaimed
   ``ServiceTransition`` rows in the window, so that a service that was unhealthy between two
@@ -18,12 +20,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from alerts.models import SERVICE_HEALTH, SKILL_HEALTH_SCORE, SKILL_P95_LATENCY, SKILL_SUCCESS_RATE
+from alerts.models import (
+    SERVICE_HEALTH,
+    SKILL_HEALTH_SCORE,
+    SKILL_P95_LATENCY,
+    SKILL_SUCCESS_RATE,
+    SKILL_VERSION_REGRESSION,
+)
 from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC
 from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
 from analytics.platform.tenancy import Organization
 from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
+from analytics.services.skill_versions import newest_version_regressions
 from monitoring.models import HEALTH_VALUES, Service, ServiceTransition
 
 
@@ -68,6 +77,8 @@ class Sources:
                     for stats in query.grouped_statistics(LATENCY_METRIC, window, group_by, org=org, tags=tags)]
         if metric_name == SKILL_HEALTH_SCORE:
             return self._skill_health(org, tags, group_by)
+        if metric_name == SKILL_VERSION_REGRESSION:
+            return self._skill_version_regression(org, window, tags, group_by)
         return [GroupValue(_group(stats.tags, group_by), stats=stats)
                 for stats in query.grouped_statistics(metric_name, window, group_by, org=org, tags=tags,
                                                       with_percentiles=with_percentiles)]
@@ -95,6 +106,16 @@ class Sources:
         scores = health_scores(skill_ids, org=org, now=self.now)
         return [GroupValue(_group({"skill_id": skill_id}, group_by), value=health.score)
                 for skill_id, health in scores.items()]
+
+    def _skill_version_regression(self, org, window, tags, group_by) -> list[GroupValue]:
+        """Skills with fewer than two versions in the window have no data; without group_by, the worst skill."""
+        skill_ids = [tags["skill_id"]] if "skill_id" in tags else None
+        found = newest_version_regressions(window, org=org, skill_ids=skill_ids)
+        values = {skill_id: value for skill_id, value in sorted(found.items()) if value is not None}
+        if group_by:
+            return [GroupValue(_group({"skill_id": skill_id}, group_by), value=value)
+                    for skill_id, value in values.items()]
+        return [GroupValue({}, value=max(values.values()))] if values else []
 
     def _service_health(self, window, tags, group_by) -> list[GroupValue]:
         enabled = Service.objects.filter(enabled=True)

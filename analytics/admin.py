@@ -135,4 +135,4 @@ class MetricEventAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     ordering = ["-timestamp"]
 
-from analytics import admin_skills  # noqa: E402,F401  (skill analytics registers its pages)
+from analytics import admin_activity, admin_skills  # noqa: E402,F401  (they register their pages)

@@ -1,6 +1,6 @@
 """Analytics' part of seed_demo: two orgs, the staff login, a token per org, then each part's data."""
 
-from analytics import demo_leaderboards
+from analytics import demo_activity, demo_leaderboards
 from analytics.demo_metrics import seed_metrics
 from analytics.demo_skills import seed_skills
 from analytics.models import ApiToken, Organization
@@ -20,3 +20,4 @@ def seed(context) -> None:
     seed_skills(context)
     demo_leaderboards.seed(context)
     seed_metrics(context)
+    demo_activity.seed(context)

@@ -23,4 +23,11 @@ PERIODIC_JOBS = [
         description="Compute the skill leaderboards of every org and of all orgs into leaderboard_cache "
                     "(a board older than twice this interval is stale and computed on read).",
     ),
+    PeriodicJob(
+        name="track analytics",
+        task="analytics.track_analytics",
+        every=timedelta(minutes=5),
+        description="Compute the user, agent and platform analytics of the periods that new or late events "
+                    "marked dirty, and of the current hour and day.",
+    ),
 ]

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from analytics.platform import collectors
-from analytics.services import leaderboards, rollups
+from analytics.services import activity_periods, leaderboards, rollups
 
 
 @shared_task(name="analytics.cleanup_old_data")
@@ -25,3 +25,8 @@ def rollup_metrics() -> dict[str, int]:
 @shared_task(name="analytics.compute_leaderboards")
 def compute_leaderboards() -> dict[str, int]:
     return leaderboards.compute_leaderboards()
+
+
+@shared_task(name="analytics.track_analytics")
+def track_analytics() -> dict:
+    return activity_periods.track_due().render()

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 BENCHMARKS = [["metrics"], ["alerts"], ["alerts", "--postgres"], ["monitoring"], ["monitoring", "--postgres"],
-              ["otlp"], ["otlp", "--postgres"]]
+              ["otlp"], ["otlp", "--postgres"], ["activity"], ["activity", "--postgres"]]
 
 
 def main() -> int:

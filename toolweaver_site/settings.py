@@ -254,6 +254,8 @@ ANALYTICS_RAW_QUERY_MAX_MINUTES = env_int("ANALYTICS_RAW_QUERY_MAX_MINUTES", 60,
 ANALYTICS_REQUEST_TRACKING = env_bool("ANALYTICS_REQUEST_TRACKING", True)
 ANALYTICS_TRACKING_FLUSH_EVENTS = env_int("ANALYTICS_TRACKING_FLUSH_EVENTS", 500, minimum=1)
 ANALYTICS_TRACKING_FLUSH_SECONDS = env_float("ANALYTICS_TRACKING_FLUSH_SECONDS", 5.0, minimum=0.1)
+# An agent heartbeat's state holds this long at most; a longer silence is downtime (docs/activity.md).
+ANALYTICS_AGENT_HEARTBEAT_TIMEOUT_SECONDS = env_int("ANALYTICS_AGENT_HEARTBEAT_TIMEOUT_SECONDS", 300, minimum=1)
 
 # --- Analytics client backends (docs/client.md) -------------------------------
 OTLP_ENDPOINT = env_str("OTLP_ENDPOINT", "")

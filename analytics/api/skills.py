@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import ClassVar
 
 from drf_spectacular.utils import OpenApiParameter
 from pydantic import Field, model_validator
@@ -11,7 +12,7 @@ from rest_framework import exceptions
 from analytics.platform.contracts import InvalidParameter, OrgQuery, WindowQuery, endpoint
 from analytics.platform.conventions import ApiView
 from analytics.platform.windows import Window
-from analytics.services import metrics_query, skills
+from analytics.services import metrics_query, skill_versions, skills
 from analytics.services.metrics_ingest import IngestResult
 
 TREND_DEFAULT_WINDOWS = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
@@ -81,3 +82,29 @@ class SkillTrendView(ApiView):
         if trend is None:
             raise exceptions.NotFound(f"No data about skill {skill_id!r}.")
         return trend
+
+
+
+class SkillVersionsQuery(SkillQuery):
+    default_window: ClassVar[timedelta] = timedelta(days=7)
+
+
+VERSIONS_DESCRIPTION = (
+    "Default window: 7 days. Per version (in the order first seen): executions, success rate, p50 and p95 "
+    "latency; against the previous version: deltas, a two-proportion z-test of the success rate, a "
+    "Mann-Whitney U test of the latencies, and a verdict per aspect — \"better\" or \"worse\" only when "
+    f"p < {skill_versions.SIGNIFICANCE_LEVEL} and both versions have at least {skill_versions.MIN_SAMPLE} "
+    f"executions. Latencies come from the most recent {skill_versions.LATENCY_SAMPLE_CAP:,} executions of each "
+    "version. Ratings have no version: the skill's rating is in GET skills/{skill_id}. See docs/skill-versions.md."
+)
+
+
+class SkillVersionsView(ApiView):
+    @endpoint(query=SkillVersionsQuery, response=skill_versions.SkillVersions, errors=[404],
+              parameters=[SKILL_ID_PATH], description=VERSIONS_DESCRIPTION,
+              summary="Each version of the skill in the window, compared with the previous one")
+    def get(self, request, skill_id, query):
+        versions = skill_versions.compare_versions(skill_id, query.window(), org=self.read_org())
+        if versions is None:
+            raise exceptions.NotFound(f"No executions of skill {skill_id!r}.")
+        return versions

@@ -1,4 +1,4 @@
-from analytics.api import activity, leaderboards, metrics, skills
+from analytics.api import activity, activity_reads, activity_tracking, leaderboards, metrics, skills
 from analytics.platform import token_views as tokens
 from analytics.platform.routes import api_path
 
@@ -14,6 +14,12 @@ urlpatterns = [
               "metric-time-series"),
     *api_path("performance", metrics.PerformanceView.as_view(), "performance"),
     *api_path("events", activity.ActivityEventIngestView.as_view(), "activity-events"),
+    *api_path("batch-track", activity_tracking.BatchTrackView.as_view(), "activity-batch-track"),
+    *api_path("user/<printable:user_id>", activity_reads.UserPeriodView.as_view(), "user-analytics"),
+    *api_path("user/<printable:user_id>/trends", activity_reads.UserTrendView.as_view(), "user-trends"),
+    *api_path("agent/<printable:agent_id>", activity_reads.AgentPeriodView.as_view(), "agent-analytics"),
+    *api_path("agent/<printable:agent_id>/trends", activity_reads.AgentTrendView.as_view(), "agent-trends"),
+    *api_path("platform/trends", activity_reads.PlatformTrendView.as_view(), "platform-trends"),
     # The fixed words first: they are reserved, never skill ids.
     *api_path("skills/executions", skills.SkillExecutionIngestView.as_view(), "skill-executions"),
     *api_path("skills/ratings", skills.SkillRatingIngestView.as_view(), "skill-ratings"),
@@ -23,4 +29,5 @@ urlpatterns = [
     *api_path("skills/recommendations", leaderboards.RecommendationsView.as_view(), "skill-recommendations"),
     *api_path("skills/<printable:skill_id>", skills.SkillDetailView.as_view(), "skill-detail"),
     *api_path("skills/<printable:skill_id>/trend", skills.SkillTrendView.as_view(), "skill-trend"),
+    *api_path("skills/<printable:skill_id>/versions", skills.SkillVersionsView.as_view(), "skill-versions"),
 ]

@@ -13,6 +13,7 @@ falls in as dirty: the next computation pass computes them again, so a late even
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -42,7 +43,7 @@ Amount = Annotated[float, Field(strict=True, ge=0, le=1e15, allow_inf_nan=False,
 Score = Annotated[float, Field(strict=True, ge=0, le=100, allow_inf_nan=False, description="0 to 100.")]
 
 
-class _Event(RequestContract):
+class ActivityEventBase(RequestContract):
     # Which field of the type goes into the row's value / fee / success column (None: none).
     value_field: ClassVar[str | None] = None
     fee_field: ClassVar[str | None] = None
@@ -70,13 +71,13 @@ class _Event(RequestContract):
 # --- Users -----------------------------------------------------------------------------------------
 
 
-class Signup(_Event):
+class Signup(ActivityEventBase):
     """A user signed up: a new user of the period."""
     type: Literal["signup"]
     user_id: EntityId
 
 
-class Session(_Event):
+class Session(ActivityEventBase):
     """A user's session; its active seconds add to the user's active time."""
     value_field = "active_seconds"
     type: Literal["session"]
@@ -84,14 +85,14 @@ class Session(_Event):
     active_seconds: Duration = 0.0
 
 
-class PageView(_Event):
+class PageView(ActivityEventBase):
     detail_fields = ("path",)
     type: Literal["page_view"]
     user_id: EntityId
     path: Annotated[str, Printable(500)] = ""
 
 
-class Action(_Event):
+class Action(ActivityEventBase):
     detail_fields = ("name",)
     type: Literal["action"]
     user_id: EntityId
@@ -101,32 +102,32 @@ class Action(_Event):
 # --- Contracts -------------------------------------------------------------------------------------
 
 
-class _ContractEvent(_Event):
+class ContractEventBase(ActivityEventBase):
     contract_id: EntityId
     user_id: EntityId | None = Field(None, description="The client of the contract.")
     agent_id: EntityId | None = Field(None, description="The agent doing the work.")
 
 
-class ContractCreated(_ContractEvent):
+class ContractCreated(ContractEventBase):
     value_field = "amount"
     type: Literal["contract_created"]
     user_id: EntityId = Field(description="The client of the contract.")
     amount: Amount | None = None
 
 
-class ContractCompleted(_ContractEvent):
+class ContractCompleted(ContractEventBase):
     type: Literal["contract_completed"]
 
 
-class ContractCancelled(_ContractEvent):
+class ContractCancelled(ContractEventBase):
     type: Literal["contract_cancelled"]
 
 
-class ContractFailed(_ContractEvent):
+class ContractFailed(ContractEventBase):
     type: Literal["contract_failed"]
 
 
-class Bid(_Event):
+class Bid(ActivityEventBase):
     """An agent bid on a contract at ``price``."""
     value_field = "price"
     type: Literal["bid"]
@@ -135,7 +136,7 @@ class Bid(_Event):
     price: Amount
 
 
-class ContractWon(_Event):
+class ContractWon(ActivityEventBase):
     type: Literal["contract_won"]
     agent_id: EntityId
     contract_id: EntityId
@@ -144,14 +145,14 @@ class ContractWon(_Event):
 # --- Money -----------------------------------------------------------------------------------------
 
 
-class CreditsPurchased(_Event):
+class CreditsPurchased(ActivityEventBase):
     value_field = "credits"
     type: Literal["credits_purchased"]
     user_id: EntityId
     credits: Amount
 
 
-class CreditsSpent(_Event):
+class CreditsSpent(ActivityEventBase):
     value_field = "credits"
     type: Literal["credits_spent"]
     user_id: EntityId
@@ -159,7 +160,7 @@ class CreditsSpent(_Event):
     agent_id: EntityId | None = None
 
 
-class Payment(_Event):
+class Payment(ActivityEventBase):
     """A user paid an agent ``amount`` (the agent's revenue; the user's total spent), of which
     ``platform_fee`` is the platform's."""
     value_field, fee_field = "amount", "platform_fee"
@@ -174,12 +175,12 @@ class Payment(_Event):
 # --- Agents ----------------------------------------------------------------------------------------
 
 
-class AgentRegistered(_Event):
+class AgentRegistered(ActivityEventBase):
     type: Literal["agent_registered"]
     agent_id: EntityId
 
 
-class AgentCall(_Event):
+class AgentCall(ActivityEventBase):
     """A call to an agent: its outcome and response time."""
     value_field, success_field = "response_time_ms", "success"
     type: Literal["agent_call"]
@@ -189,7 +190,7 @@ class AgentCall(_Event):
     user_id: EntityId | None = None
 
 
-class AgentHeartbeat(_Event):
+class AgentHeartbeat(ActivityEventBase):
     """An agent's availability at this time; it holds until the next heartbeat, for at most the heartbeat
     timeout (docs/activity.md)."""
     success_field = "available"
@@ -198,14 +199,14 @@ class AgentHeartbeat(_Event):
     available: StrictBool = True
 
 
-class ValidationScore(_Event):
+class ValidationScore(ActivityEventBase):
     value_field = "score"
     type: Literal["validation_score"]
     agent_id: EntityId
     score: Score
 
 
-class ReputationScore(_Event):
+class ReputationScore(ActivityEventBase):
     value_field = "score"
     type: Literal["reputation_score"]
     agent_id: EntityId
@@ -215,7 +216,7 @@ class ReputationScore(_Event):
 # --- Platform --------------------------------------------------------------------------------------
 
 
-class Orchestration(_Event):
+class Orchestration(ActivityEventBase):
     value_field, success_field, detail_fields = "duration_ms", "success", ("agent_count",)
     type: Literal["orchestration"]
     user_id: EntityId | None = None
@@ -224,7 +225,7 @@ class Orchestration(_Event):
     agent_count: Annotated[int, Field(strict=True, ge=0, le=10_000)] | None = None
 
 
-class FraudAlert(_Event):
+class FraudAlert(ActivityEventBase):
     detail_fields = ("reason",)
     type: Literal["fraud_alert"]
     user_id: EntityId | None = None
@@ -232,19 +233,19 @@ class FraudAlert(_Event):
     reason: Annotated[str, Printable(500)] = ""
 
 
-class SecurityEvent(_Event):
+class SecurityEvent(ActivityEventBase):
     detail_fields = ("kind",)
     type: Literal["security_event"]
     kind: Annotated[str, Printable(200)] = ""
     user_id: EntityId | None = None
 
 
-EVENT_MODELS: list[type[_Event]] = [
+EVENT_MODELS: list[type[ActivityEventBase]] = [
     Signup, Session, PageView, Action, ContractCreated, ContractCompleted, ContractCancelled, ContractFailed, Bid,
     ContractWon, CreditsPurchased, CreditsSpent, Payment, AgentRegistered, AgentCall, AgentHeartbeat,
     ValidationScore, ReputationScore, Orchestration, FraudAlert, SecurityEvent,
 ]
-EVENT_TYPES: dict[str, type[_Event]] = {model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+EVENT_TYPES: dict[str, type[ActivityEventBase]] = {model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
                                         for model in EVENT_MODELS}
 assert set(EVENT_TYPES) == set(EventType.values), "every stored type has a contract, and only those"
 
@@ -267,7 +268,7 @@ COLUMNS = ["org_id", "type", "timestamp", "user_id", "agent_id", "contract_id", 
 
 
 @transaction.atomic
-def record_activity(org: Organization, items: list[ActivityEventItem] | list[_Event]) -> IngestResult:
+def record_activity(org: Organization, items: list[ActivityEventItem] | list[ActivityEventBase]) -> IngestResult:
     events = [item.root if isinstance(item, ActivityEventItem) else item for item in items]
     fresh = drop_duplicates(ActivityEvent, org, events)
     rows = []
@@ -275,7 +276,7 @@ def record_activity(org: Organization, items: list[ActivityEventItem] | list[_Ev
         columns = event.columns()
         rows.append((org.pk, event.type, event.timestamp, columns["user_id"], columns["agent_id"],
                      columns["contract_id"], columns["value"], columns["fee"], columns["success"],
-                     ActivityEvent._meta.get_field("detail").get_prep_value(columns["detail"]), event.event_id))
+                     json.dumps(columns["detail"]), event.event_id))
     for start in range(0, len(rows), INSERT_CHUNK):
         insert_rows(ActivityEvent._meta.db_table, COLUMNS, rows[start:start + INSERT_CHUNK])
     mark_dirty(org, [event.timestamp for event in fresh])

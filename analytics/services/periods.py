@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from analytics.models.activity import PeriodType
 
+PeriodTypeName = Literal["hour", "day", "week", "month"]  # the API's name for PeriodType's values
 PERIOD_TYPES = [PeriodType.HOUR, PeriodType.DAY, PeriodType.WEEK, PeriodType.MONTH]
 
 

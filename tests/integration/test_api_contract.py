@@ -110,6 +110,14 @@ def seed_through_the_api(api: Api) -> dict:
                                 for i in range(3)])
     api.post("skills/installs", [{"skill_id": "parse_json", "user_id": f"user{i}"} for i in range(2)])
 
+    activity = [{"type": "signup", "user_id": "user1", "timestamp": _iso(now - timedelta(hours=3))},
+                {"type": "session", "user_id": "user1", "active_seconds": 600.0},
+                {"type": "agent_call", "agent_id": "agent1", "user_id": "user1", "success": True,
+                 "response_time_ms": 180.0},
+                {"type": "agent_heartbeat", "agent_id": "agent1", "available": True}]
+    api.post("events", activity)
+    api.post("batch-track", {"period_type": "day"})
+
     rule = {"metric_name": "cpu.usage", "condition_operator": "gt", "threshold": 80.0, "aggregation": "avg",
             "window_seconds": 300, "severity": "critical"}
     firing = api.post("alerts/rules", {**rule, "name": "contract cpu high", "group_by": ["host"]})
@@ -120,7 +128,7 @@ def seed_through_the_api(api: Api) -> dict:
                  for incident in AlertIncident.objects.filter(rule_id=firing["id"], status="open")}
     assert set(incidents) == set(HOSTS), f"the evaluator opened {incidents} for {firing}"
     seeded = {"rule_id": kept["id"], "doomed_rule_id": doomed["id"], "incidents": incidents,
-              "metric": "cpu.usage", "skill": "parse_json"}
+              "metric": "cpu.usage", "skill": "parse_json", "user": "user1", "agent": "agent1"}
     return seeded | seed_notifications(api, kept["id"], now)
 
 
@@ -164,6 +172,8 @@ def known_path_values(seed: dict) -> list[tuple[str, str | None, object]]:
         (r"/alerts/incidents/\{[^}]+\}$", None, incidents["h1"]),
         (r"/metrics/\{[^}]+\}/", None, seed["metric"]),
         (r"/skills/\{[^}]+\}", None, seed["skill"]),
+        (r"/user/\{[^}]+\}", None, seed["user"]),
+        (r"/agent/\{[^}]+\}", None, seed["agent"]),
         (r"/monitoring/(health|sla)/\{[^}]+\}$", None, seed["service"]),
     ]
 
