@@ -139,6 +139,12 @@ def resolve_range(period_type: str, start: datetime | None = None, end: datetime
     too_many = TrackRangeError("start", f"At most {MAX_PERIODS} {period_type} periods from start to end.")
     if end - start > MAX_PERIODS * LONGEST[PeriodType(period_type)]:
         raise too_many
+    # Events are kept for the retention period and none are in the future: outside, there is nothing to compute.
+    if end > period_end(current, period_type):
+        raise TrackRangeError("end", "Is after the end of the current period.")
+    days = settings.ANALYTICS_DB_RETENTION_DAYS
+    if start < period_start(now - timedelta(days=days), period_type):
+        raise TrackRangeError("start", f"Is older than the retention period ({days} days).")
     if len(periods_between(start, end, period_type)) > MAX_PERIODS:
         raise too_many
     return start, end

@@ -109,7 +109,7 @@ class AgentPeriod(PeriodFigures):
     reputation_score: float | None = Field(description="The period's last, 0-100.")
 
 
-class TrendPoint(ResponseContract):
+class PeriodPoint(ResponseContract):
     period_start: datetime
     value: int | float | None
 
@@ -118,7 +118,7 @@ class Trend(ResponseContract):
     period_type: PeriodTypeName
     total_is: TotalKind = Field(description="How `total` sums up the points: `sum` for counts and amounts, "
                                              "`mean` of the non-null points for the other figures.")
-    points: list[TrendPoint] = Field(description=POINTS_DESCRIPTION)
+    points: list[PeriodPoint] = Field(description=POINTS_DESCRIPTION)
     total: int | float | None = Field(description="The points' sum or mean (`total_is`); null when every "
                                                   "point is.")
     previous_total: int | float | None = Field(description="The same over the `periods` periods before.")
@@ -204,7 +204,7 @@ def _trend_fields(rows: models.QuerySet, period_type: str, metric: str, periods:
     change = None if not previous_total or total is None else (total - previous_total) / previous_total * 100
     return {
         "period_type": period_type, "metric": metric, "total_is": kind,
-        "points": [TrendPoint(period_start=start, value=value)
+        "points": [PeriodPoint(period_start=start, value=value)
                    for start, value in zip(starts[periods:], values[periods:], strict=True)],
         "total": total, "previous_total": previous_total, "change_percent": change,
     }

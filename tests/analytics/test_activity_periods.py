@@ -360,14 +360,18 @@ def test_resolve_range_defaults_and_limits():
     assert activity_periods.resolve_range("day", now=now) == (DAY, DAY + timedelta(days=1))
     assert activity_periods.resolve_range("hour", DAY, now=now) == (DAY, at(13))
     for arguments, field in [(("year",), "period_type"), (("day", None, DAY), "start"),
-                             (("day", DAY, DAY), "end"), (("hour", DAY, DAY + timedelta(days=42)), "start")]:
+                             (("day", DAY, DAY), "end"), (("hour", DAY - timedelta(days=42), DAY), "start"),
+                             (("day", DAY - timedelta(days=91), DAY), "start"),  # retention: 90 days
+                             (("day", DAY, DAY + timedelta(days=2)), "end")]:  # after the current day
         with pytest.raises(activity_periods.TrackRangeError) as error:
             activity_periods.resolve_range(*arguments, now=now)
         assert error.value.field == field
-    assert activity_periods.resolve_range("hour", DAY, DAY + timedelta(hours=1000), now=now)[1] == at(1000)
+    assert activity_periods.resolve_range("hour", at(-988), at(12), now=now)[0] == at(-988)  # 1,000 hours
+    assert activity_periods.resolve_range("day", DAY - timedelta(days=90), now=now)[0] == DAY - timedelta(days=90)
 
 
-def test_the_command_computes_a_range_and_the_dirty_marks(org, activity, capsys):
+def test_the_command_computes_a_range_and_the_dirty_marks(org, activity, capsys, settings):
+    settings.ANALYTICS_DB_RETENTION_DAYS = 3660  # DAY is older than the default 90 days
     call_command("track_analytics", "--period", "day", "--start", "2026-03-09", "--end", "2026-03-11",
                  "--org", "acme")
     assert "2 periods, 5 user rows" in capsys.readouterr().out

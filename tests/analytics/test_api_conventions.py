@@ -221,3 +221,24 @@ def test_path_parameters_state_their_pattern(personas):
         parameter = next(p for p in paths[path]["get"]["parameters"] if p["name"] == name)
         assert "\\x00-\\x1f" in parameter["schema"]["pattern"] or parameter["schema"]["pattern"].startswith(
             "^[A-Za-z0-9]"), (path, parameter)
+
+
+def test_every_contract_has_its_own_schema_name():
+    """drf-spectacular names a pydantic model's component by its class name: two contracts of one name would
+    share one component, and one of them would be documented wrongly (a trend point once was)."""
+    from django.urls import get_resolver
+
+    from analytics.platform.contracts import RequestContract, ResponseContract
+
+    get_resolver().url_patterns  # noqa: B018  (imports every view, hence every contract)
+
+    def all_subclasses(cls):
+        for subclass in cls.__subclasses__():
+            yield subclass
+            yield from all_subclasses(subclass)
+
+    by_name: dict[str, set[str]] = {}
+    for contract in [*all_subclasses(ResponseContract), *all_subclasses(RequestContract)]:
+        if "[" not in contract.__name__:  # pydantic's parametrised generics
+            by_name.setdefault(contract.__name__, set()).add(f"{contract.__module__}.{contract.__qualname__}")
+    assert {name: places for name, places in by_name.items() if len(places) > 1} == {}

@@ -13,6 +13,12 @@ pytestmark = pytest.mark.django_db
 DAY = datetime(2026, 3, 10, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def long_retention(settings):
+    """DAY's events are older than the default 90 days' retention, which bounds the ranges computed."""
+    settings.ANALYTICS_DB_RETENTION_DAYS = 3660
+
+
 def session(user_id: str, moment: datetime) -> Session:
     return Session(type="session", user_id=user_id, active_seconds=60.0, timestamp=moment)
 
@@ -52,6 +58,7 @@ def test_an_empty_body_computes_the_current_day(personas, sessions):
     ({"end": "2026-03-10"}, "start"),
     ({"start": "2026-03-10", "end": "2026-03-09"}, "end"),
     ({"period_type": "hour", "start": "2026-01-01", "end": "2026-03-01"}, "start"),
+    ({"start": "2000-01-01", "end": "2000-01-02"}, "start"),  # older than the retention period
 ])
 def test_bad_input_is_a_400_naming_the_field(personas, body, field):
     response = personas.member.post("batch-track", body)
@@ -71,3 +78,11 @@ def test_staff_name_the_org(personas, sessions):
     response = personas.staff.post("batch-track?org=globex", {"start": "2026-03-10", "end": "2026-03-11"})
     assert response.status_code == 200 and response.json()["users"] == 1
     assert list(UserAnalytics.objects.values_list("org__slug", "user_id")) == [("globex", "x1")]
+
+
+def test_a_range_past_the_current_period_is_a_400_naming_end(personas):
+    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    body = {"start": today.isoformat(), "end": (today + timedelta(days=3)).isoformat()}
+    response = personas.member.post("batch-track", body)
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"end": ["Is after the end of the current period."]}

@@ -306,6 +306,33 @@ def teach_notifications(case):
         pass
 
 
+# --- Batch tracking (docs/activity.md: POST batch-track) --------------------------------------------------
+#
+# "end needs start; end after start; at most 1,000 periods; start no older than the retention period, end no
+# later than the end of the current period": two fields, or a field and the clock.
+PERIOD_LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1),
+                 "month": timedelta(days=28)}
+
+
+def teach_batch_track(body, now: datetime | None = None):
+    """Rule 12: a range of periods the server computes (every bound above); a generated one is moved into it."""
+    if not isinstance(body, dict):
+        return body
+    now = now or datetime.now(UTC)
+    length = PERIOD_LENGTH.get(body.get("period_type", "day"), timedelta(days=1))
+    retention = timedelta(days=int(os.environ.get("ANALYTICS_DB_RETENTION_DAYS", "90")))
+    begin, finish = _parse(body.get("start")), _parse(body.get("end"))
+    if finish is not None and begin is None:
+        body.pop("end")  # end needs start; without both, the current period
+        finish = None
+    if begin is not None and not now - retention + timedelta(days=31) <= begin <= now - timedelta(hours=2):
+        begin = now - timedelta(days=1, seconds=begin.second)  # its seconds kept, so values still vary
+        body["start"] = _format(begin)
+    if begin is not None and finish is not None and not begin < finish <= min(now, begin + 900 * length):
+        body["end"] = _format(min(now, begin + length))
+    return body
+
+
 def _is_negative(case, location: ParameterLocation) -> bool:
     meta = case.meta
     return meta is None or meta.is_negative_at(location)
@@ -326,4 +353,6 @@ def map_case(context, case):
             case.body = teach_silence(case.body)
     if case.body is not NOT_SET and not _is_negative(case, ParameterLocation.BODY):
         teach_notifications(case)
+        if case.operation.path.endswith("/batch-track"):
+            case.body = teach_batch_track(case.body)
     return case
