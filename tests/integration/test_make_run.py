@@ -111,7 +111,7 @@ def check_first_five_minutes(base: str, port: int, env: dict, tmp_path: Path) ->
     # token, `/me` with it, then the schema downloaded with it (into a folder of the test's own).
     if shutil.which("curl") is None:
         missing_server("curl is not installed (apt-get install curl)")
-    token_and_me, schema = readme_blocks("Using the API")
+    token_and_me, schema, activity = readme_blocks("Using the API")
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     script = f"{token_and_me}\necho\ncd {downloads}\n{schema}".replace("127.0.0.1:8000", f"127.0.0.1:{port}")
@@ -121,6 +121,21 @@ def check_first_five_minutes(base: str, port: int, env: dict, tmp_path: Path) ->
     me = json.loads(done.stdout)
     assert (me["org"], me["staff"], me["read_only"]) == ("acme", False, False)
     assert (downloads / "openapi.yaml").read_text().startswith("openapi: 3.1.0")
+
+    # The activity block: an event in, its day computed, the user's day and the dashboard read back. Each
+    # command's answer on a line of its own.
+    lines = "\necho\n".join(activity.strip().splitlines())
+    script = f"{token_and_me}\necho\n{lines}\necho".replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    _, recorded, tracked, user_day, dashboard = [json.loads(line) for line in done.stdout.splitlines() if line]
+    # The event has an event_id: pasted again (a developer's data directory persists), it is a duplicate.
+    assert recorded in ({"accepted": 1, "duplicates": 0}, {"accepted": 0, "duplicates": 1})
+    assert tracked["period_type"] == "day" and tracked["users"] >= 1
+    assert (user_day["user_id"], user_day["period_type"]) == ("user_123", "day")
+    assert user_day["active_seconds"] == 300 * user_day["sessions"] and user_day["sessions"] >= 1
+    assert set(dashboard["current_metrics"]) == {"users", "agents", "contracts", "financial"}
 
     # `/` leads to the admin.
     status, headers, _ = fetch(f"{base}/", follow=False)
