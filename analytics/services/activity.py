@@ -24,7 +24,6 @@ from pydantic import Field, RootModel, StrictBool
 from analytics.models import ActivityDirtyPeriod, ActivityEvent, EventType, Organization
 from analytics.models.activity import ENTITY_ID_MAX_LENGTH
 from analytics.platform.contracts import (
-    Duration,
     EventId,
     EventTime,
     Name,
@@ -41,6 +40,10 @@ EntityId = Annotated[str, Name(ENTITY_ID_MAX_LENGTH)]
 Amount = Annotated[float, Field(strict=True, ge=0, le=1e15, allow_inf_nan=False,
                                 description="At least 0, at most 1e15.")]
 Score = Annotated[float, Field(strict=True, ge=0, le=100, allow_inf_nan=False, description="0 to 100.")]
+# Seconds or milliseconds of one event: bounded so that the sums of a period stay finite (PostgreSQL refuses a
+# float overflow where SQLite answers infinity).
+Elapsed = Annotated[float, Field(strict=True, ge=0, le=1e12, allow_inf_nan=False,
+                                 description="At least 0, at most 1e12.")]
 
 
 class ActivityEventBase(RequestContract):
@@ -82,7 +85,7 @@ class Session(ActivityEventBase):
     value_field = "active_seconds"
     type: Literal["session"]
     user_id: EntityId
-    active_seconds: Duration = 0.0
+    active_seconds: Elapsed = 0.0
 
 
 class PageView(ActivityEventBase):
@@ -186,7 +189,7 @@ class AgentCall(ActivityEventBase):
     type: Literal["agent_call"]
     agent_id: EntityId
     success: StrictBool
-    response_time_ms: Duration
+    response_time_ms: Elapsed
     user_id: EntityId | None = None
 
 
@@ -221,7 +224,7 @@ class Orchestration(ActivityEventBase):
     type: Literal["orchestration"]
     user_id: EntityId | None = None
     success: StrictBool | None = None
-    duration_ms: Duration | None = None
+    duration_ms: Elapsed | None = None
     agent_count: Annotated[int, Field(strict=True, ge=0, le=10_000)] | None = None
 
 

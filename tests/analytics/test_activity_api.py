@@ -87,6 +87,15 @@ def test_a_missing_field_of_the_type_is_named_with_the_item_index_and_nothing_is
     assert not ActivityEvent.objects.exists()
 
 
+def test_durations_are_bounded_so_the_sums_of_a_period_stay_finite(personas):
+    # 1e300 was accepted once: the sum of a few made PostgreSQL refuse the period's figures (a float overflow).
+    batch = [{"type": "session", "user_id": "u1", "active_seconds": 1e12},
+             {"type": "agent_call", "agent_id": "a1", "success": True, "response_time_ms": 1e300}]
+    response = personas.member.post("events", batch)
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"index": 1, "response_time_ms": ["Must be at most 1e+12."]}]}
+
+
 def test_a_repeated_event_id_is_counted_as_a_duplicate_and_stored_once(personas):
     batch = [{"type": "action", "user_id": "u1", "event_id": f"e{i}"} for i in range(3)]
     assert personas.member.post("events", batch).json() == {"accepted": 3, "duplicates": 0}
