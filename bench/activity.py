@@ -12,7 +12,6 @@ Writes the section "## Period analytics" of docs/benchmarks.md (one row per data
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.setup import bench_database, database_section, write_database_row  # noqa: E402
+from bench.setup import bench_arguments, bench_database, database_section, publish  # noqa: E402
 
 HEADING = "## Period analytics"
 TARGET_SECONDS = 30.0
@@ -144,20 +143,16 @@ def section(rows: dict[str, str]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--postgres", action="store_true", help="Start a throw-away PostgreSQL and use it.")
+    parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--calls", type=int, default=30000)
-    parser.add_argument("--no-write", action="store_true", help="Print the result, leave docs/ alone.")
     args = parser.parse_args(argv)
     with bench_database(args.postgres, "tw-bench-activity-") as database:
         setup = load(args.users, args.agents, args.calls)
         result = run()
     row = report_row(database, setup, result)
-    print(section({database: row}))
-    if not args.no_write:
-        print(f"written to {write_database_row(HEADING, section, database, row)}")
+    publish(HEADING, section, database, row, write=not args.no_write)
     return 0
 
 

@@ -13,7 +13,6 @@ pass (which opens the incidents) and the median of the following ones. Writes th
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.setup import bench_database, database_section, write_database_row  # noqa: E402
+from bench.setup import bench_arguments, bench_database, database_section, publish  # noqa: E402
 
 HEADING = "## Alert evaluation"
 TARGET_SECONDS = 2.0
@@ -103,20 +102,16 @@ def section(rows: dict[str, str]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--postgres", action="store_true", help="Start a throw-away PostgreSQL and use it.")
+    parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("--rules", type=int, default=1000)
     parser.add_argument("--metrics", type=int, default=50)
     parser.add_argument("--passes", type=int, default=5)
-    parser.add_argument("--no-write", action="store_true", help="Print the result, leave docs/ alone.")
     args = parser.parse_args(argv)
     with bench_database(args.postgres, "tw-bench-alerts-") as database:
         setup = load(args.rules, args.metrics, args.passes)
         result = run(args.passes)
     row = report_row(database, setup, result)
-    print(section({database: row}))
-    if not args.no_write:
-        print(f"written to {write_database_row(HEADING, section, database, row)}")
+    publish(HEADING, section, database, row, write=not args.no_write)
     return 0
 
 

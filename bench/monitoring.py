@@ -19,7 +19,6 @@ Writes the section "## Demo data and health-check rounds" of docs/benchmarks.md 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import threading
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.setup import bench_database, database_section, write_database_row  # noqa: E402
+from bench.setup import bench_arguments, bench_database, database_section, publish  # noqa: E402
 
 HEADING = "## Demo data and health-check rounds"
 DEMO_TARGET_SECONDS = 30.0
@@ -111,19 +110,15 @@ def section(rows: dict[str, str]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--postgres", action="store_true", help="Start a throw-away PostgreSQL and use it.")
+    parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--checks", type=int, default=50)
-    parser.add_argument("--no-write", action="store_true", help="Print the result, leave docs/ alone.")
     args = parser.parse_args(argv)
     with bench_database(args.postgres, "tw-bench-monitoring-") as database:
         seeded = demo(args.days)
         checked = check_round(args.checks)
     row = report_row(database, args.days, seeded, checked)
-    print(section({database: row}))
-    if not args.no_write:
-        print(f"written to {write_database_row(HEADING, section, database, row)}")
+    publish(HEADING, section, database, row, write=not args.no_write)
     return 0
 
 

@@ -7,7 +7,6 @@ JSON; each through Django's test client, the median of the rounds. Writes its ro
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -19,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.setup import bench_database, database_section, write_database_row  # noqa: E402
+from bench.setup import bench_arguments, bench_database, database_section, publish  # noqa: E402
 
 HEADING = "## OTLP intake"
 SKILLS = [f"tool_{index}" for index in range(20)]
@@ -101,19 +100,15 @@ def section(rows: dict[str, str]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--postgres", action="store_true", help="Start a throw-away PostgreSQL and use it.")
+    parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--no-write", action="store_true", help="Print the result, leave docs/ alone.")
     args = parser.parse_args(argv)
     os.environ.setdefault("ANALYTICS_DB_RETENTION_DAYS", "90")
     with bench_database(args.postgres, "tw-bench-otlp-") as database:
         result = measure(args.spans, args.rounds)
     row = report_row(database, result)
-    print(section({database: row}))
-    if not args.no_write:
-        print(f"written to {write_database_row(HEADING, section, database, row)}")
+    publish(HEADING, section, database, row, write=not args.no_write)
     return 0
 
 

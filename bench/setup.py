@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shutil
@@ -77,3 +78,18 @@ def write_database_row(heading: str, section: Callable[[dict[str, str]], str], d
     """Replace only this benchmark's section, and in it only this database's row."""
     text = BENCHMARKS_DOC.read_text() if BENCHMARKS_DOC.exists() else ""
     return replace_section(heading, section({**existing_rows(heading, text), database: row}))
+
+
+def bench_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every benchmark takes; each adds its own sizes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--postgres", action="store_true", help="Start a throw-away PostgreSQL and use it.")
+    parser.add_argument("--no-write", action="store_true", help="Print the result, leave docs/ alone.")
+    return parser
+
+
+def publish(heading: str, section: Callable[[dict[str, str]], str], database: str, row: str, *, write: bool) -> None:
+    """Print the benchmark's section with this run's row and, unless told not to, record it in docs/."""
+    print(section({database: row}))
+    if write:
+        print(f"written to {write_database_row(heading, section, database, row)}")
