@@ -14,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv
-	@$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
+	@$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev,wandb]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 run: venv

@@ -1,24 +1,21 @@
 """The exported metric families, declared once (DESIGN.md, Data flow: Expose).
 
-Every exporter and client backend (Prometheus, OTLP, and the later /metrics and
-OTLP exporters) builds its instruments from these declarations, so that names,
-help texts, labels and buckets cannot drift apart. The names are seed 001's.
-Labels never include ``user_id``: one series per user would grow without bound.
+Every exporter and client backend (the client's Prometheus and OTLP backends, the
+server's /metrics and its OTLP push) builds its instruments from these
+declarations, so that names, help texts, labels and buckets cannot drift apart.
+The skill names are seed 001's. Labels never include ``user_id``: one series per
+user would grow without bound. Monitoring and alerts declare their own families
+in their ``exposition`` modules, with the same class.
+
+The classes (``MetricFamily``, ``Exposed``, ``Sample``) live in the floor
+(analytics/platform/metric_family.py), which declares its own ingest counters.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from analytics.platform.metric_family import Exposed, MetricFamily, Sample, prometheus_metric
 
-
-@dataclass(frozen=True)
-class MetricFamily:
-    name: str  # as exposed to Prometheus, suffix included
-    help: str
-    kind: str  # "counter" | "gauge" | "histogram"
-    labels: tuple[str, ...]
-    unit: str = ""  # UCUM unit for OpenTelemetry
-    buckets: tuple[float, ...] = ()  # histogram bucket upper bounds
+__all__ = ["Exposed", "MetricFamily", "Sample", "prometheus_metric"]  # declared in the floor, used here
 
 
 SKILL_LABELS = ("skill_id", "org_id")
@@ -36,3 +33,27 @@ SKILL_HEALTH_SCORE = MetricFamily("toolweaver_skill_health_score", "Skill health
                                   SKILL_LABELS)
 
 SKILL_FAMILIES = (SKILL_EXECUTIONS, SKILL_SUCCESSES, SKILL_FAILURES, SKILL_LATENCY, SKILL_RATING, SKILL_HEALTH_SCORE)
+
+# Exposed by the server only (read from the store): the client backends have no such figures.
+SKILL_RATINGS = MetricFamily("toolweaver_skill_ratings", "Current user ratings of the skill (one per user).", "gauge",
+                             SKILL_LABELS)
+SKILL_INSTALLS = MetricFamily("toolweaver_skill_installs_total", "Skill installs.", "counter", SKILL_LABELS)
+SKILL_DEPRECATED = MetricFamily("toolweaver_skill_deprecated", "1 when the skill is marked deprecated.", "gauge",
+                                ("skill_id",))
+PLATFORM_USERS = MetricFamily("toolweaver_platform_users", "Users known to the org (newest computed day).", "gauge",
+                              ("org_id",))
+PLATFORM_ACTIVE_USERS = MetricFamily("toolweaver_platform_active_users", "Users active on the newest computed day.",
+                                     "gauge", ("org_id",))
+PLATFORM_NEW_USERS = MetricFamily("toolweaver_platform_new_users", "Users first seen on the newest computed day.",
+                                  "gauge", ("org_id",))
+PLATFORM_AGENTS = MetricFamily("toolweaver_platform_agents", "Agents known to the org (newest computed day).",
+                               "gauge", ("org_id",))
+PLATFORM_ACTIVE_AGENTS = MetricFamily("toolweaver_platform_active_agents",
+                                      "Agents active on the newest computed day.", "gauge", ("org_id",))
+METRIC_SERIES = MetricFamily("toolweaver_metric_series", "Metric series stored.", "gauge", ("org_id",))
+ROLLUP_LAG = MetricFamily("toolweaver_rollup_lag_seconds",
+                          "How far the rollup tier's complete part trails now (0: never built yet).", "gauge",
+                          ("tier",), unit="s")
+EXPOSITION_DROPPED = MetricFamily("toolweaver_exposition_series_dropped",
+                                  "Label sets left out of the family (PROMETHEUS_MAX_SERIES_PER_FAMILY).", "gauge",
+                                  ("family",))

@@ -1,5 +1,7 @@
 from datetime import timedelta
 
+from django.conf import settings
+
 from analytics.platform.collectors import PeriodicJob
 
 PERIODIC_JOBS = [
@@ -16,3 +18,11 @@ PERIODIC_JOBS = [
         description="Store each service's SLA figures of the closed UTC days; they outlive the check history.",
     ),
 ]
+
+if settings.OTLP_SERVER_PUSH:
+    PERIODIC_JOBS.append(PeriodicJob(
+        name="push metrics over OTLP",
+        task="monitoring.push_otlp_aggregates",
+        every=timedelta(seconds=settings.OTLP_PUSH_INTERVAL),
+        description="Push the families of /metrics to OTLP_ENDPOINT (OTLP_SERVER_PUSH, docs/exporters.md).",
+    ))

@@ -250,9 +250,9 @@ def web_servers(start: Callable[..., WebServer]):
             server.stop()
 
 
-def start_web_server(env: dict[str, str], base: Path, *, cwd: Path, threads: int = 2,
+def start_web_server(env: dict[str, str], base: Path, *, cwd: Path, threads: int = 2, workers: int = 1,
                      timeout: float = 60) -> WebServer:
-    """Start gunicorn (one worker) in the virtualenv of this test run and wait for ``/healthz``.
+    """Start gunicorn (one worker unless told) in the virtualenv of this test run and wait for ``/healthz``.
 
     ``env`` is the child's whole environment (database, data directory, secrets); ``base`` a directory for
     the pid file and the log. The pid is the one gunicorn wrote itself.
@@ -268,7 +268,7 @@ def start_web_server(env: dict[str, str], base: Path, *, cwd: Path, threads: int
     pid_file, log_path = base / "gunicorn.pid", base / "gunicorn.log"
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the server process
     process = subprocess.Popen(
-        [str(gunicorn), "toolweaver_site.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+        [str(gunicorn), "toolweaver_site.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--threads", str(threads), "--timeout", "120", "--graceful-timeout", "5", "--pid", str(pid_file),
          "--no-control-socket", "--error-logfile", "-"],
         cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

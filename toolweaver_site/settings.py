@@ -262,11 +262,33 @@ OTLP_ENDPOINT = env_str("OTLP_ENDPOINT", "")
 OTLP_INSTANCE_ID = env_str("OTLP_INSTANCE_ID", "")
 OTLP_TOKEN = env_str("OTLP_TOKEN", "")
 OTLP_PUSH_INTERVAL = env_float("OTLP_PUSH_INTERVAL", 60.0, minimum=1)
+# Resource attributes of every OTLP export (also OTEL_RESOURCE_ATTRIBUTES, read by the SDK).
+OTLP_SERVICE_NAME = env_str("OTLP_SERVICE_NAME", "toolweaver-analytics")
+OTLP_ENVIRONMENT = env_str("OTLP_ENVIRONMENT", "")
 PROMETHEUS_ENABLED = env_bool("PROMETHEUS_ENABLED", True)
 PROMETHEUS_HOST = env_str("PROMETHEUS_HOST", "127.0.0.1")
 PROMETHEUS_PORT = env_int("PROMETHEUS_PORT", 8000, minimum=1)
 WANDB_API_KEY = env_str("WANDB_API_KEY", "")
+WANDB_PROJECT = env_str("WANDB_PROJECT", "toolweaver-skills")
+WANDB_ENTITY = env_str("WANDB_ENTITY", "")
+WANDB_RUN_NAME = env_str("WANDB_RUN_NAME", "")
+
+# --- Exposition: /metrics and the server's OTLP push (docs/exporters.md) ------------
+# When set, /metrics answers only requests with "Authorization: Bearer <token>".
+PROMETHEUS_METRICS_TOKEN = env_str("PROMETHEUS_METRICS_TOKEN", "")
+# The server pushes the same families as /metrics to OTLP_ENDPOINT every OTLP_PUSH_INTERVAL seconds.
+OTLP_SERVER_PUSH = env_bool("OTLP_SERVER_PUSH", False)
+# At most this many label sets per family on /metrics (the busiest kept); the rest are counted as dropped.
+PROMETHEUS_MAX_SERIES_PER_FAMILY = env_int("PROMETHEUS_MAX_SERIES_PER_FAMILY", 10000, minimum=1)
+
+# --- Grafana (grafana/dashboards, manage.py grafana_sync, docs/grafana.md) ----------
+GRAFANA_URL = env_str("GRAFANA_URL", "").rstrip("/")
 GRAFANA_API_KEY = env_str("GRAFANA_API_KEY", "")
+GRAFANA_ORG_ID = env_int("GRAFANA_ORG_ID", 1, minimum=1)
+GRAFANA_DATASOURCE_NAME = env_str("GRAFANA_DATASOURCE_NAME", "ToolWeaver Prometheus")
+# The Prometheus server that scrapes this platform, as Grafana reaches it.
+GRAFANA_PROMETHEUS_URL = env_str("GRAFANA_PROMETHEUS_URL", "http://localhost:9090")
+GRAFANA_DASHBOARD_REFRESH = env_str("GRAFANA_DASHBOARD_REFRESH", "1m")
 
 # --- Notifications (alerts/notifications, docs/notifications.md) ------------------
 # Email channels send through this SMTP server; without EMAIL_HOST, emails are printed on the console

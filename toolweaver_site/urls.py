@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from analytics.api.otlp import OtlpMetricsView, OtlpTracesView
 from analytics.platform.routes import api_path
+from monitoring import prometheus
 from toolweaver_site import views
 
 API_PREFIX = "api/v1/analytics/"
@@ -29,5 +30,6 @@ urlpatterns = [
     *api_path("otlp/v1/traces", OtlpTracesView.as_view(), "otlp-traces"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    # Prometheus scrapes this: the process's metrics and the store's (monitoring/prometheus.py).
+    path("metrics", prometheus.metrics_view, name="prometheus-django-metrics"),
 ]

@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from rest_framework import exceptions, status
 from rest_framework.views import APIView
 
+from analytics.platform import ingest_counts
 from analytics.platform.auth import BasicTokenAuthentication, BearerTokenAuthentication
 from analytics.platform.conventions import OrgScopeMixin
 from analytics.platform.permissions import ApiAccess
@@ -125,6 +126,8 @@ class OtlpReceiver(OrgScopeMixin, APIView):
         message = self.request_class()
         decode(request, message, media_type)
         result = self.ingest(org, message)
+        ingest_counts.count_received(request.resolver_match.url_name, result.accepted)
+        ingest_counts.count_rejected(request.resolver_match.url_name, result.rejected)
         answer = self.response_class()
         if result.rejected:
             answer.partial_success.CopyFrom(self.partial_success(result))

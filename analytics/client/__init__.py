@@ -6,8 +6,9 @@
     client.record_skill_usage(skill_id="parse_json", user_id="user_123", org_id="org_456",
                               success=True, latency_ms=145.5)
 
-Backends: ``sqlite`` (alias ``db``: the configured Django database), ``prometheus``
-and ``otlp``; a comma-separated list fans out. Seed 001's class names are here too:
+Backends: ``sqlite`` (alias ``db``: the configured Django database), ``prometheus``,
+``otlp`` and ``wandb`` (an optional extra: ``pip install 'toolweaver-analytics[wandb]'``);
+a comma-separated list fans out. Seed 001's class names are here too:
 ``SkillAnalytics`` (the store), ``OTLPMetrics`` and ``PrometheusMetrics``. In a plain Python process the
 client sets Django up itself, and the store backend creates its tables on first
 use. See docs/client.md.
@@ -50,10 +51,11 @@ def running_inside_django_server() -> bool:
     return not _state["set_up_by_client"]
 
 
+def _records_into_store(name: str) -> bool:
+    return name in STORE_BACKENDS or (name == "prometheus" and running_inside_django_server())
+
+
 def _refuse(name: str):
-    if name == "wandb":
-        raise ValueError("The wandb analytics backend arrives with a later issue; "
-                         f"available now: {', '.join(n for n in BACKEND_NAMES if n != 'wandb')}.")
     raise ValueError(f"Unknown analytics backend {name!r}: use one of {', '.join(BACKEND_NAMES)}, "
                      "or a comma-separated list of them.")
 
@@ -64,9 +66,13 @@ def _create_backend(name: str):
 
         return StoreBackend(name=name)
     if name == "prometheus":
-        from analytics.client.prometheus import PrometheusBackend
+        from analytics.client.prometheus import PrometheusMetrics
 
-        return PrometheusBackend()
+        return PrometheusMetrics()
+    if name == "wandb":
+        from analytics.client.wandb_backend import WandbBackend
+
+        return WandbBackend()
     from analytics.client.otlp import OtlpBackend
 
     return OtlpBackend()
@@ -85,10 +91,11 @@ def create_analytics_client(backend: str | None = None):
         name = part.strip().lower()
         if not name:
             continue
-        if name not in BACKEND_NAMES or name == "wandb":
+        if name not in BACKEND_NAMES:
             _refuse(name)  # before any backend starts
-        # sqlite and db name one store: fanning out to both would record everything twice.
-        duplicate = name in names or (name in STORE_BACKENDS and any(n in STORE_BACKENDS for n in names))
+        # sqlite and db name one store (and so does prometheus inside Django, where /metrics shows the store):
+        # fanning out to both would record everything twice.
+        duplicate = name in names or (_records_into_store(name) and any(_records_into_store(n) for n in names))
         if not duplicate:
             names.append(name)
     if not names:
@@ -106,7 +113,7 @@ def create_analytics_client(backend: str | None = None):
 _SEED_CLASSES = {
     "SkillAnalytics": ("analytics.client.store", "StoreBackend"),  # "Automatic Setup": the sqlite store
     "OTLPMetrics": ("analytics.client.otlp", "OtlpBackend"),
-    "PrometheusMetrics": ("analytics.client.prometheus", "PrometheusBackend"),
+    "PrometheusMetrics": ("analytics.client.prometheus", "PrometheusMetrics"),  # the backend that fits the process
 }
 
 

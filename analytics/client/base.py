@@ -19,11 +19,15 @@ class AnalyticsClient:
 
     # --- Writes (every backend) ------------------------------------------------------------
 
-    def record_skill_usage(self, skill_id, user_id=None, org_id=None, success=True, latency_ms=0.0) -> None:
-        self.record_skill_execution(skill_id, success, latency_ms, user_id=user_id, org_id=org_id)
+    def record_skill_usage(self, skill_id, user_id=None, org_id=None, success=True, latency_ms=0.0, *,
+                           skill_version=None) -> None:
+        self.record_skill_execution(skill_id, success, latency_ms, user_id=user_id, org_id=org_id,
+                                    skill_version=skill_version)
 
-    def record_skill_execution(self, skill_id, success, latency_ms, user_id=None, org_id=None) -> None:
-        raw = {"skill_id": skill_id, "success": success, "latency_ms": latency_ms, "user_id": user_id}
+    def record_skill_execution(self, skill_id, success, latency_ms, user_id=None, org_id=None, *,
+                               skill_version=None) -> None:
+        raw = {"skill_id": skill_id, "success": success, "latency_ms": latency_ms, "user_id": user_id,
+               "skill_version": skill_version}
         item = _validated(skills.ExecutionItem, raw)
         self._record_execution(self._org_slug(org_id), item)
 

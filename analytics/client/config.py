@@ -26,6 +26,9 @@ class ClientConfig:
     prometheus_host: str
     prometheus_port: int
     wandb_api_key: str
+    wandb_project: str
+    wandb_entity: str
+    wandb_run_name: str
     grafana_api_key: str
 
 
@@ -45,6 +48,9 @@ def client_config() -> ClientConfig:
         prometheus_host=setting("PROMETHEUS_HOST", "127.0.0.1"),
         prometheus_port=int(setting("PROMETHEUS_PORT", 8000)),
         wandb_api_key=setting("WANDB_API_KEY", ""),
+        wandb_project=setting("WANDB_PROJECT", "toolweaver-skills"),
+        wandb_entity=setting("WANDB_ENTITY", ""),
+        wandb_run_name=setting("WANDB_RUN_NAME", ""),
         grafana_api_key=setting("GRAFANA_API_KEY", ""),
     )
 
@@ -83,5 +89,8 @@ def config_summary(backend: str) -> dict:
         "prometheus_host": config.prometheus_host,
         "prometheus_port": config.prometheus_port,
         "wandb_api_key": masked(config.wandb_api_key),
+        "wandb_project": config.wandb_project,
+        "wandb_entity": config.wandb_entity or None,
+        "wandb_run_name": config.wandb_run_name or None,
         "grafana_api_key": masked(config.grafana_api_key),
     }

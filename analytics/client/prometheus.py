@@ -1,10 +1,13 @@
-"""The ``prometheus`` backend: records into prometheus_client's default registry.
+"""The ``prometheus`` backend.
 
-The families of ``analytics.metric_families`` are registered once per process
-(creating a second client reuses them). Inside the Django process, the
-``/metrics`` view of django-prometheus exposes them and the client starts no
-server; in a plain Python process it serves ``/metrics`` itself on
+In a plain Python process (an orchestrator that does not run Django), ``PrometheusBackend`` records into
+prometheus_client's default registry, the families of ``analytics.metric_families`` registered once per
+process (creating a second client reuses them), and serves ``/metrics`` itself on
 PROMETHEUS_HOST:PROMETHEUS_PORT when PROMETHEUS_ENABLED.
+
+Inside a Django process (the web server, a worker, a management command) the server's ``/metrics`` exposes
+what the store holds, whichever process recorded it; there ``ServerPrometheusBackend`` records into the
+store, so that what it records is exposed by every web worker (docs/exporters.md).
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import logging
 import threading
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, start_http_server
 
 from analytics.client import running_inside_django_server
 from analytics.client.base import AnalyticsClient
 from analytics.client.config import client_config
+from analytics.client.store import StoreBackend
 from analytics.metric_families import (
     SKILL_EXECUTIONS,
     SKILL_FAILURES,
@@ -27,6 +31,7 @@ from analytics.metric_families import (
     SKILL_RATING,
     SKILL_SUCCESSES,
     MetricFamily,
+    prometheus_metric,
 )
 
 logger = logging.getLogger(__name__)
@@ -36,21 +41,13 @@ _collectors: dict[str, object] = {}
 _server: dict[str, Any] = {"started": False, "address": None, "error": None}
 
 
-def _build(family: MetricFamily):
-    if family.kind == "counter":
-        return Counter(family.name, family.help, family.labels)
-    if family.kind == "gauge":
-        return Gauge(family.name, family.help, family.labels)
-    return Histogram(family.name, family.help, family.labels, buckets=family.buckets)
-
-
 def skill_collectors() -> dict[str, object]:
     """Family name → collector in the default registry, created on first use."""
     with _lock:
         if not _collectors:
             for family in SKILL_FAMILIES:
                 try:
-                    _collectors[family.name] = _build(family)
+                    _collectors[family.name] = prometheus_metric(family)
                 except ValueError:
                     # Registered already (this module was reloaded): use the registered collector.
                     _collectors[family.name] = REGISTRY._names_to_collectors[family.name]
@@ -60,6 +57,7 @@ def skill_collectors() -> dict[str, object]:
 def _serve_metrics_once() -> None:
     config = client_config()
     with _lock:
+        # Inside Django (a PrometheusBackend made there directly) the server's /metrics is the endpoint.
         if _server["started"] or not config.prometheus_enabled or running_inside_django_server():
             return
         _server["started"] = True
@@ -100,6 +98,24 @@ class PrometheusBackend(AnalyticsClient):
     def health_check(self) -> dict:
         if _server["error"]:
             return {"backend": self.name, "healthy": False, "detail": _server["error"]}
-        where = _server["address"] or "the Django /metrics endpoint"
+        where = (f"exposed at {_server['address']}" if _server["address"] else
+                 "not served by the client (PROMETHEUS_ENABLED is off, or inside Django, whose /metrics shows the "
+                 "store: create_analytics_client('prometheus') records there)")
         return {"backend": self.name, "healthy": True,
-                "detail": f"{len(SKILL_FAMILIES)} metric families registered, exposed at {where}"}
+                "detail": f"{len(SKILL_FAMILIES)} metric families registered, {where}"}
+
+
+class ServerPrometheusBackend(StoreBackend):
+    """``prometheus`` inside a Django process: recorded into the store, which the server's /metrics exposes."""
+
+    def __init__(self):
+        super().__init__(name="prometheus")
+
+    def health_check(self) -> dict:
+        check = super().health_check()
+        return {**check, "detail": f"{check['detail']}; exposed by the server's /metrics"}
+
+
+def PrometheusMetrics():  # noqa: N802 - seed 001's class name, ``PrometheusMetrics()``
+    """The prometheus backend that fits the process (seed 001's ``PrometheusMetrics``)."""
+    return ServerPrometheusBackend() if running_inside_django_server() else PrometheusBackend()

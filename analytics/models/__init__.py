@@ -11,7 +11,14 @@ from analytics.models.leaderboards import LeaderboardEntry, RecommendationLog
 from analytics.models.metrics import MetricEvent, MetricSeries, MetricSeriesTag, MetricType
 from analytics.models.otlp import OtlpCumulativeState
 from analytics.models.rollups import DirtyMinute, MetricRollup, RollupState, RollupTier
-from analytics.models.skills import Skill, SkillExecution, SkillHealthScore, SkillInstall, SkillRating
+from analytics.models.skills import (
+    Skill,
+    SkillExecution,
+    SkillExecutionTotals,
+    SkillHealthScore,
+    SkillInstall,
+    SkillRating,
+)
 from analytics.platform.tenancy import ApiToken, Organization
 
 __all__ = [
@@ -19,5 +26,5 @@ __all__ = [
     "UserAnalytics",
     "ApiToken", "DirtyMinute", "LeaderboardEntry", "MetricEvent", "MetricRollup", "RollupState", "RollupTier",
     "MetricSeries", "MetricSeriesTag", "RecommendationLog", "MetricType", "Organization", "OtlpCumulativeState",
-    "Skill", "SkillExecution", "SkillHealthScore", "SkillInstall", "SkillRating",
+    "Skill", "SkillExecution", "SkillExecutionTotals", "SkillHealthScore", "SkillInstall", "SkillRating",
 ]

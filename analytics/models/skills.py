@@ -9,10 +9,14 @@ GROUP BY skill_id``) reads naturally in ``sqlite3``.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterable
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from analytics.metric_families import LATENCY_BUCKETS_MS
 from analytics.platform.tenancy import Organization
 
 SKILL_ID_MAX_LENGTH = 200
@@ -148,3 +152,64 @@ class SkillHealthScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.skill_id}: {self.score:g} ({self.source})"
+
+
+def latency_bucket(latency_ms: float) -> int:
+    """The index of the histogram bucket ``latency_ms`` falls in (Prometheus' ``le``: bound included)."""
+    return bisect_left(LATENCY_BUCKETS_MS, latency_ms)
+
+
+class SkillExecutionTotals(models.Model):
+    """All executions ever stored, per skill and org: the counters and histogram of /metrics.
+
+    Kept up to date in the transaction that stores the executions (``add``), so that every web worker
+    exposes the same values, and never lowered by retention, so that counters only go up.
+    """
+
+    skill = _skill_key()
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    executions = models.PositiveBigIntegerField(default=0)
+    successes = models.PositiveBigIntegerField(default=0)
+    latency_sum_ms = models.FloatField(default=0.0)
+    # Executions per latency bucket of LATENCY_BUCKETS_MS, then above the last bound (not cumulative).
+    latency_buckets = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name_plural = "skill execution totals"
+        constraints = [models.UniqueConstraint(fields=["org", "skill"], name="skill_totals_one_per_org_skill")]
+
+    def __str__(self) -> str:
+        return f"{self.skill_id} in {self.org_id}: {self.executions} executions"
+
+    @staticmethod
+    def empty_buckets() -> list[int]:
+        return [0] * (len(LATENCY_BUCKETS_MS) + 1)
+
+    @staticmethod
+    def add(org: Organization, executions: Iterable) -> None:
+        """Count freshly stored executions (items with skill_id, success, latency_ms) into the totals."""
+        fresh: dict[str, SkillExecutionTotals] = {}
+        for item in executions:
+            totals = fresh.get(item.skill_id)
+            if totals is None:
+                totals = fresh[item.skill_id] = SkillExecutionTotals(
+                    skill_id=item.skill_id, org=org, latency_buckets=SkillExecutionTotals.empty_buckets())
+            totals.executions += 1
+            totals.successes += bool(item.success)
+            totals.latency_sum_ms += item.latency_ms
+            totals.latency_buckets[latency_bucket(item.latency_ms)] += 1
+        if not fresh:
+            return
+        rows = SkillExecutionTotals.objects
+        rows.bulk_create([SkillExecutionTotals(skill_id=skill_id, org=org,
+                                               latency_buckets=SkillExecutionTotals.empty_buckets())
+                          for skill_id in fresh], ignore_conflicts=True)
+        # Locked in a fixed order: concurrent batches of the same skills wait for each other, never deadlock.
+        stored = list(rows.select_for_update().filter(org=org, skill_id__in=fresh).order_by("skill_id"))
+        for row in stored:
+            added = fresh[row.skill_id]
+            row.executions += added.executions
+            row.successes += added.successes
+            row.latency_sum_ms += added.latency_sum_ms
+            row.latency_buckets = [a + b for a, b in zip(row.latency_buckets, added.latency_buckets, strict=True)]
+        rows.bulk_update(stored, ["executions", "successes", "latency_sum_ms", "latency_buckets"])

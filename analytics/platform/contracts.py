@@ -44,6 +44,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError, core_schema, from_j
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from analytics.platform import ingest_counts
 from analytics.platform.errors import BatchInvalid
 from analytics.platform.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from analytics.platform.tenancy import SLUG_PATTERN
@@ -544,12 +545,14 @@ def endpoint(*, response, summary: str, query: type[Query] | None = None, body: 
             if items is not None:
                 org = view.write_org()
                 kwargs["org"] = org
-                kwargs["items"] = validate_items(items, json_body(request), org_slug=org.slug)
+                kwargs["items"] = _validated_batch(items, request, org)
             elif body is not None:
                 kwargs["body"] = validate_body(body, json_body(request) if request.body else {})
             result = method(view, request, *args, **kwargs)
             if isinstance(result, HttpResponse):
                 return result
+            if items is not None and hasattr(result, "accepted"):
+                ingest_counts.count_received(_kind(request), result.accepted, getattr(result, "duplicates", 0))
             if paginated:
                 return view.paginated(result)
             return Response(result.render(), status=status_code)
@@ -561,6 +564,30 @@ def endpoint(*, response, summary: str, query: type[Query] | None = None, body: 
         )(view_method)
 
     return decorate
+
+
+def _kind(request) -> str:
+    """An ingest endpoint's label on /metrics: its URL name."""
+    match = request.resolver_match
+    return (match.url_name if match else None) or "unnamed"
+
+
+def _validated_batch(item_model, request, org) -> list:
+    """``validate_items`` on the request's JSON; a rejected request is counted with all its items."""
+    data = None
+    try:
+        data = json_body(request)
+        return validate_items(item_model, data, org_slug=org.slug)
+    except exceptions.APIException:
+        ingest_counts.count_rejected(_kind(request), _items_sent(data))
+        raise
+
+
+def _items_sent(data) -> int:
+    """The items a request carried (as ``batch_items`` finds them), or 1 when it was no batch at all."""
+    if isinstance(data, dict) and isinstance(data.get("events"), list):
+        return len(data["events"])
+    return len(data) if isinstance(data, list) else 1
 
 
 @functools.cache

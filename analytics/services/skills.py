@@ -42,6 +42,7 @@ from analytics.models import (
     Organization,
     Skill,
     SkillExecution,
+    SkillExecutionTotals,
     SkillHealthScore,
     SkillInstall,
     SkillRating,
@@ -199,6 +200,7 @@ def record_executions(org: Organization, items: list[ExecutionItem]) -> IngestRe
             for item in fresh
         ])
         ingest_metric_items(org, [metric for item in fresh for metric in execution_metric_items(item)])
+        SkillExecutionTotals.add(org, fresh)
         _note_activity(fresh)
     return IngestResult(accepted=len(fresh), duplicates=len(items) - len(fresh))
 

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from django.db import connections
 from django.utils import timezone
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 import analytics
 from analytics import UnsupportedOperation, create_analytics_client
 from analytics.client.fanout import FanoutClient
-from analytics.client.prometheus import PrometheusBackend
+from analytics.client.prometheus import PrometheusBackend, ServerPrometheusBackend
 from analytics.client.store import StoreBackend
 from analytics.metric_families import SKILL_FAMILIES
 from analytics.models import Organization, SkillExecution, SkillHealthScore, SkillInstall, SkillRating
@@ -44,7 +45,7 @@ def test_the_backend_comes_from_the_argument_or_analytics_backend(settings):
     assert isinstance(create_analytics_client("sqlite"), StoreBackend)
     assert create_analytics_client("db").name == "db"
     settings.ANALYTICS_BACKEND = "prometheus"
-    assert isinstance(create_analytics_client(), PrometheusBackend)
+    assert isinstance(create_analytics_client(), ServerPrometheusBackend)  # inside Django (this test run)
     settings.ANALYTICS_BACKEND = ""
     assert create_analytics_client().name == "sqlite"
 
@@ -55,16 +56,31 @@ def test_unknown_backends_raise_value_error_listing_the_valid_ones(name):
         create_analytics_client(name)
 
 
-def test_wandb_says_it_arrives_later_instead_of_pretending():
-    with pytest.raises(ValueError, match="wandb .*later issue"):
-        create_analytics_client("wandb")
+def test_wandb_is_a_backend_of_its_own(monkeypatch, tmp_path):
+    # The backend's runs and their files are tested in tests/integration/test_client_wandb.py.
+    import wandb
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    wandb.teardown()  # wandb reads its environment when its first run of the process starts
+    client = create_analytics_client("wandb")
+    assert client.name == "wandb"
+    assert client.health_check() == {"backend": "wandb", "healthy": True,
+                                     "detail": "WANDB_MODE=disabled: nothing is logged"}
+    client.close()
+    wandb.teardown()
 
 
-def test_a_comma_separated_list_fans_out_and_sqlite_db_is_one_store():
-    client = create_analytics_client("sqlite, prometheus")
+def test_a_comma_separated_list_fans_out_and_sqlite_db_is_one_store(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    client = create_analytics_client("sqlite, wandb")
     assert isinstance(client, FanoutClient)
-    assert [backend.name for backend in client.backends] == ["sqlite", "prometheus"]
+    assert [backend.name for backend in client.backends] == ["sqlite", "wandb"]
+    client.close()
     assert isinstance(create_analytics_client("sqlite,db"), StoreBackend)
+    # Inside Django, prometheus records into the store that /metrics shows: with sqlite, still one store.
+    assert type(create_analytics_client("sqlite,prometheus")) is StoreBackend
 
 
 def test_seed_001s_skill_analytics_is_the_store_backend():
@@ -209,11 +225,11 @@ def test_store_health_check_config_summary_and_push(store, settings, monkeypatch
     assert store.push() is True
 
 
-# --- The Prometheus backend --------------------------------------------------------------------
+# --- The Prometheus backends ---------------------------------------------------------------------
 
 
 def scrape(client) -> dict[tuple, float]:
-    """(sample name, labels) → value, from the Django /metrics endpoint."""
+    """The server's /metrics, as {(sample name, sorted labels): value}."""
     response = client.get("/metrics")
     assert response.status_code == 200
     samples = {}
@@ -223,58 +239,89 @@ def scrape(client) -> dict[tuple, float]:
     return samples
 
 
-def test_prometheus_records_seed_001_names_with_skill_and_org_labels(client):
+def registry_value(name: str, skill_id: str, org_id: str = "acme", **labels) -> float | None:
+    """What a plain-process ``PrometheusBackend`` recorded, read from prometheus_client's registry."""
+    return REGISTRY.get_sample_value(name, {"skill_id": skill_id, "org_id": org_id, **labels})
+
+
+def test_inside_django_prometheus_records_into_the_store_that_metrics_exposes(client):
     backend = create_analytics_client("prometheus")
     skill = unique()
     labels = (("org_id", "acme"), ("skill_id", skill))
+    backend.record_skill_usage(skill, user_id="user_123", org_id="acme", success=True, latency_ms=40.0)
+    backend.record_skill_execution(skill, False, 700.0, user_id="user_9", org_id="acme")
+    backend.record_skill_rating(skill, 5, user_id="ann", org_id="acme")
+    backend.update_health_score(skill, 87.5, org_id="acme")
+    assert SkillExecution.objects.filter(skill_id=skill).count() == 2
+    samples = scrape(client)
+    assert samples[("toolweaver_skill_executions_total", labels)] == 2
+    assert samples[("toolweaver_skill_failures_total", labels)] == 1
+    assert samples[("toolweaver_skill_latency_milliseconds_bucket", (("le", "50.0"), *labels))] == 1
+    assert samples[("toolweaver_skill_rating", labels)] == 5
+    assert samples[("toolweaver_skill_health_score", labels)] == 87.5
+    assert backend.get_skill_usage(skill)["execution_count"] == 2  # a store: it reads too
+    check = backend.health_check()
+    assert check["healthy"] is True and check["detail"].endswith("exposed by the server's /metrics")
+
+
+def test_the_plain_process_backend_records_seed_001_names_with_skill_and_org_labels():
+    backend = PrometheusBackend()
+    skill = unique()
     backend.record_skill_usage(skill, user_id="user_123", org_id="acme", success=True, latency_ms=40.0)
     backend.record_skill_execution(skill, False, 700.0, user_id="user_9", org_id="acme")
     backend.rate_skill(skill, 4, org_id="acme")
     backend.record_skill_rating(skill, 5, user_id="ann", org_id="acme")
     backend.record_skill_install(skill, org_id="acme")
     backend.update_health_score(skill, 87.5, org_id="acme")
-    samples = scrape(client)
-    assert samples[("toolweaver_skill_executions_total", labels)] == 2
-    assert samples[("toolweaver_skill_success_total", labels)] == 1
-    assert samples[("toolweaver_skill_failures_total", labels)] == 1
-    assert samples[("toolweaver_skill_latency_milliseconds_count", labels)] == 2
-    assert samples[("toolweaver_skill_latency_milliseconds_sum", labels)] == 740.0
-    assert samples[("toolweaver_skill_latency_milliseconds_bucket", (("le", "50.0"), *labels))] == 1
-    assert samples[("toolweaver_skill_rating", labels)] == 5
-    assert samples[("toolweaver_skill_health_score", labels)] == 87.5
-    ours = [key for key in samples if key[0].startswith("toolweaver_skill_")]
-    assert all("user_id" not in dict(label_set) for _, label_set in ours)
+    assert registry_value("toolweaver_skill_executions_total", skill) == 2
+    assert registry_value("toolweaver_skill_success_total", skill) == 1
+    assert registry_value("toolweaver_skill_failures_total", skill) == 1
+    assert registry_value("toolweaver_skill_latency_milliseconds_count", skill) == 2
+    assert registry_value("toolweaver_skill_latency_milliseconds_sum", skill) == 740.0
+    assert registry_value("toolweaver_skill_latency_milliseconds_bucket", skill, le="50.0") == 1
+    assert registry_value("toolweaver_skill_rating", skill) == 5
+    assert registry_value("toolweaver_skill_health_score", skill) == 87.5
+    assert REGISTRY.get_sample_value("toolweaver_skill_executions_total",
+                                     {"skill_id": skill, "org_id": "acme", "user_id": "user_123"}) is None
     assert not SkillExecution.objects.exists()  # a push backend stores nothing
 
 
-def test_prometheus_families_are_registered_once_and_reused():
-    first, second = create_analytics_client("prometheus"), create_analytics_client("prometheus")
+def test_a_plain_process_backend_created_inside_django_does_not_repeat_the_store_families(client):
+    PrometheusBackend().record_skill_usage("in_memory_only", org_id="acme")
+    text = client.get("/metrics").content.decode()
+    assert text.count("# TYPE toolweaver_skill_executions_total counter") == 1
+    assert "in_memory_only" not in text
+
+
+def test_plain_process_families_are_registered_once_and_reused():
+    first, second = PrometheusBackend(), PrometheusBackend()
     assert first._metrics is second._metrics
     assert len(first._metrics) == len(SKILL_FAMILIES)
 
 
-def test_prometheus_reads_raise_unsupported_operation_naming_the_backend():
-    backend = create_analytics_client("prometheus")
+def test_plain_process_reads_raise_unsupported_operation_naming_the_backend():
+    backend = PrometheusBackend()
     for method, args in READS:
         with pytest.raises(UnsupportedOperation, match="prometheus"):
             getattr(backend, method)(*args)
     assert issubclass(UnsupportedOperation, NotImplementedError)
 
 
-def test_prometheus_health_check_config_summary_and_push(settings):
+def test_plain_process_health_check_config_summary_and_push(settings):
     settings.OTLP_TOKEN = "glc_secret"
-    backend = create_analytics_client("prometheus")
+    backend = PrometheusBackend()
     check = backend.health_check()
     assert check == {"backend": "prometheus", "healthy": True, "detail": check["detail"]}
-    assert "Django /metrics" in check["detail"]  # inside Django: no server of its own
+    assert f"{len(SKILL_FAMILIES)} metric families registered" in check["detail"]
     summary = backend.get_config_summary()
     assert summary["backend"] == "prometheus"
     assert summary["otlp_token"] == "***"
     assert backend.push() is True
 
 
-def test_prometheus_validates_like_the_store():
-    backend = create_analytics_client("prometheus")
+@pytest.mark.parametrize("make", [PrometheusBackend, lambda: create_analytics_client("prometheus")])
+def test_prometheus_validates_like_the_store(make):
+    backend = make()
     with pytest.raises(ValueError, match="rating"):
         backend.rate_skill("s", 0)
     with pytest.raises(ValueError, match="skill_id"):
@@ -285,7 +332,7 @@ def test_prometheus_validates_like_the_store():
 
 
 def test_fanout_writes_to_every_backend_and_reads_from_the_store(client):
-    fanout = create_analytics_client("prometheus,sqlite")
+    fanout = FanoutClient([PrometheusBackend(), create_analytics_client("sqlite")])
     skill = unique()
     fanout.record_skill_usage(skill, org_id="acme", latency_ms=10.0)
     fanout.record_skill_execution(skill, False, 20.0, org_id="acme")
@@ -293,9 +340,10 @@ def test_fanout_writes_to_every_backend_and_reads_from_the_store(client):
     fanout.record_skill_rating(skill, 5, user_id="u", org_id="acme")
     fanout.record_skill_install(skill, org_id="acme")
     fanout.update_health_score(skill, 50, org_id="acme")
-    samples = scrape(client)
+    assert registry_value("toolweaver_skill_executions_total", skill) == 2
+    assert registry_value("toolweaver_skill_health_score", skill) == 50
+    samples = scrape(client)  # the store's side, on the server's /metrics
     assert samples[("toolweaver_skill_executions_total", (("org_id", "acme"), ("skill_id", skill)))] == 2
-    assert samples[("toolweaver_skill_health_score", (("org_id", "acme"), ("skill_id", skill)))] == 50
     usage = fanout.get_skill_usage(skill)
     assert (usage["execution_count"], usage["rating_count"], usage["install_count"]) == (2, 2, 1)
     assert fanout.compute_health_score(skill) == 50
@@ -309,16 +357,26 @@ def test_fanout_writes_to_every_backend_and_reads_from_the_store(client):
 
 
 def test_fanout_validates_before_any_backend_records(client):
-    fanout = create_analytics_client("sqlite,prometheus")
+    fanout = FanoutClient([create_analytics_client("sqlite"), PrometheusBackend()])
     skill = unique()
     with pytest.raises(ValueError, match="latency_ms"):
         fanout.record_skill_execution(skill, True, -1)
     assert not SkillExecution.objects.exists()
-    assert not any(skill in str(key) for key in scrape(client))
+    assert registry_value("toolweaver_skill_executions_total", skill) is None
 
 
 def test_fanout_of_push_only_backends_cannot_read():
-    fanout = FanoutClient([create_analytics_client("prometheus"), create_analytics_client("prometheus")])
+    fanout = FanoutClient([PrometheusBackend(), PrometheusBackend()])
     for method, args in READS:
         with pytest.raises(UnsupportedOperation):
             getattr(fanout, method)(*args)
+
+
+def test_an_execution_may_name_the_skill_version_that_ran(store):
+    skill = unique()
+    store.record_skill_execution(skill, True, 12.0, org_id="acme", skill_version="2.1.0")
+    store.record_skill_usage(skill, org_id="acme", skill_version="2.2.0")
+    assert sorted(SkillExecution.objects.filter(skill_id=skill).values_list("skill_version", flat=True)) == \
+        ["2.1.0", "2.2.0"]
+    with pytest.raises(ValueError, match="skill_version"):
+        store.record_skill_execution(skill, True, 1.0, skill_version="x" * 65)

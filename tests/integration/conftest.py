@@ -64,12 +64,13 @@ def celery_worker(redis_server, transactional_db, tmp_path):
 
 @pytest.fixture
 def web_server(transactional_db, tmp_path):
-    """Start the platform's gunicorn on the test database: ``web_server(**env)``; stopped by its pid after."""
+    """Start the platform's gunicorn on the test database: ``web_server(workers=1, **env)``; stopped by its pid
+    after."""
 
-    def start(index, **extra):
+    def start(index, workers=1, **extra):
         data_dir = tmp_path / f"server-{index}"
         data_dir.mkdir()
         env = child_env(TOOLWEAVER_DATA_DIR=str(data_dir), DJANGO_DEBUG="false", DJANGO_SECURE_SSL="false", **extra)
-        return start_web_server(env, data_dir, cwd=ROOT)
+        return start_web_server(env, data_dir, cwd=ROOT, workers=workers)
 
     yield from web_servers(start)

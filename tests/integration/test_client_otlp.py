@@ -2,6 +2,7 @@
 
 import base64
 import time
+from importlib import metadata
 
 import pytest
 
@@ -55,7 +56,11 @@ def test_every_write_arrives_with_seed_001_names_and_skill_and_org_labels(otlp, 
     assert all(set(point.attributes) == {"skill_id", "org_id"} for point in receiver.points())
     assert not SkillExecution.objects.exists()
     assert otlp.health_check() == {"backend": "otlp", "healthy": True,
-                                   "detail": f"pushing to {receiver.endpoint}/otlp/v1/metrics; last export: ok"}
+                                   "detail": f"pushing to {receiver.endpoint}/otlp/v1/metrics; "
+                                             "last export: ok (HTTP 200 OK)"}
+    resource = {kv.key: kv.value.string_value for kv in request["body"].resource_metrics[0].resource.attributes}
+    assert resource["service.name"] == "toolweaver-analytics"
+    assert resource["service.version"] == metadata.version("toolweaver-analytics")
 
 
 def test_the_periodic_reader_pushes_without_being_asked(receiver, settings):
@@ -74,8 +79,9 @@ def test_the_periodic_reader_pushes_without_being_asked(receiver, settings):
         client.close()
 
 
-def test_a_refusing_endpoint_makes_push_false_and_the_backend_unhealthy(settings):
-    refusing = start_otlp_receiver(status=404)
+@pytest.mark.parametrize("status", [401, 404])
+def test_a_refusing_endpoint_makes_push_false_and_the_backend_unhealthy(settings, status):
+    refusing = start_otlp_receiver(status=status)
     settings.OTLP_ENDPOINT = refusing.endpoint
     client = create_analytics_client("otlp")
     try:
@@ -84,10 +90,50 @@ def test_a_refusing_endpoint_makes_push_false_and_the_backend_unhealthy(settings
         assert refusing.requests  # it was sent, and refused
         check = client.health_check()
         assert check["healthy"] is False
-        assert "failed" in check["detail"]
+        assert f"last export: failed (HTTP {status} " in check["detail"]
     finally:
         client.close()
         refusing.stop()
+
+
+def test_an_endpoint_nobody_listens_on_shows_in_the_health_check(settings, monkeypatch):
+    from analytics.client import otlp
+    from tests.servers import free_port
+
+    monkeypatch.setattr(otlp, "EXPORT_TIMEOUT_SECONDS", 1)  # the SDK retries a refused connection until then
+    settings.OTLP_ENDPOINT = f"http://127.0.0.1:{free_port()}"
+    client = create_analytics_client("otlp")
+    try:
+        client.record_skill_usage("s")
+        assert client.push() is False
+        assert "failed: cannot reach the endpoint (ConnectionError)" in client.health_check()["detail"]
+    finally:
+        client.close()
+
+
+def test_the_standard_otel_variables_name_the_endpoint_and_headers(receiver, settings, monkeypatch):
+    settings.OTLP_ENDPOINT = ""
+    settings.OTLP_ENVIRONMENT = "staging"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint + "/collector")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20otel-secret,X-Scope-OrgID=team-a")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "host.name=runner-1")
+    client = create_analytics_client("otlp")
+    try:
+        client.record_skill_usage("env_skill", org_id="acme")
+        assert client.push() is True
+        summary = client.get_config_summary()
+    finally:
+        client.close()
+    request = receiver.requests[-1]
+    assert request["path"] == "/collector/v1/metrics"
+    assert request["headers"]["authorization"] == "Bearer otel-secret"
+    assert request["headers"]["x-scope-orgid"] == "team-a"
+    resource = {kv.key: kv.value.string_value for kv in request["body"].resource_metrics[0].resource.attributes}
+    assert resource["deployment.environment"] == "staging"
+    assert resource["host.name"] == "runner-1"
+    assert summary["otlp_headers"] == {"authorization": "***", "x-scope-orgid": "***"}
+    assert summary["otlp_resource"]["deployment.environment"] == "staging"
+    assert "otel-secret" not in str(summary)
 
 
 def test_reads_raise_unsupported_operation(otlp):
