@@ -166,6 +166,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
+STATICFILES_DIRS = [BASE_DIR / "toolweaver_site" / "static"]  # the charts' helper (toolweaver/charts.js)
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "toolweaver_site.staticfinders.PlotlyFinder",  # vendor/plotly/plotly.min.js from the plotly package
+]
 
 # --- API --------------------------------------------------------------------
 API_MAX_BODY_BYTES = 10 * 1024 * 1024

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.integration.browser import browser  # noqa: F401 - a fixture of every integration test
 from tests.servers import (
     database_env,
     find_binary,

@@ -5,27 +5,18 @@ With TOOLWEAVER_SCREENSHOTS=1 the pages are also saved to docs/screenshots/.
 """
 
 import os
-import shutil
-import tempfile
 from datetime import timedelta
-from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.servers import find_binary, missing_server
+from tests.integration.browser import seed_and_log_in
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
-                  "--disable-dev-shm-usage", "--window-size=1400,1000"]
-
 PAGES = [
     # (path, text the page must show, screenshot name)
     ("/admin/", "ToolWeaver Analytics", "admin-home"),
@@ -35,48 +26,6 @@ PAGES = [
     ("/admin/analytics/skill/", "parse_json", "skills"),
     ("/admin/analytics/metricseries/", "api.response_time", "metric-series"),
 ]
-
-
-@pytest.fixture
-def browser():
-    chromium, driver_path = find_binary("chromium"), find_binary("chromedriver")
-    if not chromium or not driver_path:
-        missing_server("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="tw-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-PASSWORD = "a-long-test-password"
-
-
-def seed_and_log_in(browser, live_server, settings, tmp_path):
-    """The demo data, a superuser "ops", and the browser logged in as them; returns the user."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    settings.DATA_DIR = tmp_path
-    call_command("seed_demo", "--days", "3", stderr=StringIO())
-    user = get_user_model().objects.create_superuser("ops", "ops@example.com", PASSWORD)
-
-    browser.get(live_server.url + "/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("ops")
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    # click() returns before the next page has loaded: wait for the login page to be left.
-    WebDriverWait(browser, 30).until(lambda driver: "/admin/login/" not in driver.current_url)
-    assert "logout" in browser.page_source.lower()
-    return user
 
 
 @pytest.mark.django_db(transaction=True)
