@@ -96,7 +96,7 @@ def _series_for(org: Organization | None, items: list[MetricItem]) -> dict[tuple
 
     def existing():
         rows = MetricSeries.objects.filter(org=org, name__in=names).only(
-            "id", "name", "metric_type", "unit", "source", "tag_key", "last_seen", "last_value"
+            "id", "name", "metric_type", "unit", "source", "tag_key", "first_seen", "last_seen", "last_value"
         )
         return {(s.name, s.metric_type, s.unit, s.source, s.tag_key): s for s in rows}
 
@@ -124,6 +124,13 @@ def _series_for(org: Organization | None, items: list[MetricItem]) -> dict[tuple
             ],
             ignore_conflicts=True,
         )
+    # first_seen is the series' earliest event (the query planner knows no raw row is older): a late event
+    # older than it moves it back.
+    for key, moment in earliest.items():
+        series = found.get(key)
+        if series is not None and moment < series.first_seen:
+            MetricSeries.objects.filter(pk=series.pk, first_seen__gt=moment).update(first_seen=moment)
+            series.first_seen = moment
     return found
 
 

@@ -28,7 +28,8 @@ from typing import Annotated, Literal, get_args
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max
+from django.utils import timezone
+from django.db.models import Count, Max, Min
 from pydantic import Field, PlainSerializer
 from typing_extensions import TypedDict
 
@@ -227,11 +228,25 @@ def _use_raw_only(window: Window) -> bool:
     return window.duration <= timedelta(minutes=settings.ANALYTICS_RAW_QUERY_MAX_MINUTES)
 
 
+def _raw_data_from(series_ids) -> datetime | None:
+    """The earliest moment a raw event of these series may have: their first event, or the retention cutoff."""
+    first = MetricSeries.objects.filter(pk__in=list(series_ids)).aggregate(first=Min("first_seen"))["first"]
+    if first is None:
+        return None
+    return max(first, timezone.now() - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS))
+
+
 def _rollup_plan(window: Window, series_ids):
-    """Segments of a plan that reads rollups, or None when the exact raw path is the better one."""
+    """Segments of a plan that reads rollups, or None when the exact raw path is the better one.
+
+    The raw part is judged by the time that can hold raw rows: a 90-day window over a metric 12 days old, or
+    past the raw retention, reads the empty time before its data as nothing, not as 78 days of raw events.
+    """
     coverage = rollup_reads.Coverage(window.start, window.end, series_ids)
     segments = coverage.plan(window.start, window.end)
-    if not rollup_reads.uses_rollups(segments) or rollup_reads.raw_span(segments) > rollup_reads.MAX_RAW_SPAN:
+    if not rollup_reads.uses_rollups(segments):
+        return None
+    if rollup_reads.raw_span(segments, _raw_data_from(series_ids)) > rollup_reads.MAX_RAW_SPAN:
         return None
     return segments
 

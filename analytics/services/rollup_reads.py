@@ -113,8 +113,15 @@ class Coverage:
         return segments + self._cover(last, end, finer)
 
 
-def raw_span(segments: list[Segment]) -> timedelta:
-    return sum((s.end - s.start for s in segments if s.tier is None), timedelta())
+def raw_span(segments: list[Segment], data_from: datetime | None = None) -> timedelta:
+    """The time the plan reads from raw events, from ``data_from`` on: before it no raw row exists (the series'
+    first event, or the raw retention cutoff), so empty time there costs an index lookup, not a scan."""
+    total = timedelta()
+    for segment in segments:
+        if segment.tier is None:
+            start = segment.start if data_from is None else max(segment.start, data_from)
+            total += max(segment.end - start, timedelta())
+    return total
 
 
 def uses_rollups(segments: list[Segment]) -> bool:
