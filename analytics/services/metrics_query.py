@@ -28,8 +28,8 @@ from typing import Annotated, Literal, get_args
 
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 from django.db.models import Count, Max, Min
+from django.utils import timezone
 from pydantic import Field, PlainSerializer
 from typing_extensions import TypedDict
 
