@@ -8,8 +8,11 @@ analytics and the rollup state.
 
 from __future__ import annotations
 
-from datetime import datetime
+import threading
+from datetime import UTC, datetime
+from typing import Any
 
+from django.conf import settings
 from django.db.models import Avg, Count, OuterRef, Subquery
 
 from analytics import metric_families as families
@@ -63,17 +66,33 @@ def _rating_families(slugs: dict[int, str]) -> list[Exposed]:
     return [rating, ratings, installs]
 
 
+_health_cache: dict[str, Any] = {"as_of": None, "scores": []}
+_health_lock = threading.Lock()
+
+
 def _computed_health(now: datetime, slugs: dict[int, str]) -> list[Sample]:
-    """Each skill's health score (explicit, else computed) in each org that executed it."""
+    """Each skill's health score (explicit, else computed) in each org that executed it.
+
+    Computed as of the start of the current PROMETHEUS_HEALTH_SCORE_SECONDS period and reused during it (0:
+    at every scrape): the scores move slowly and cost a few queries per org. Every worker computes them as of
+    the same moment, so they agree.
+    """
+    period = settings.PROMETHEUS_HEALTH_SCORE_SECONDS
+    as_of = datetime.fromtimestamp(now.timestamp() // period * period, UTC) if period else now
+    with _health_lock:
+        if period and _health_cache["as_of"] == as_of:
+            return list(_health_cache["scores"])
     skills_by_org: dict[int, list[str]] = {}
     for org_id, skill in SkillExecutionTotals.objects.values_list("org_id", "skill_id").order_by("skill_id"):
         skills_by_org.setdefault(org_id, []).append(str(skill))
     organizations = Organization.objects.in_bulk(list(skills_by_org))
     scores = []
     for org_id, skill_ids in sorted(skills_by_org.items()):
-        for skill_id, health in health_scores(skill_ids, org=organizations[org_id], now=now).items():
+        for skill_id, health in health_scores(skill_ids, org=organizations[org_id], now=as_of).items():
             if health.score is not None:
                 scores.append(Sample((skill_id, slugs[org_id]), round(health.score, 2)))
+    with _health_lock:
+        _health_cache.update(as_of=as_of, scores=scores)
     return scores
 
 

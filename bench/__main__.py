@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 BENCHMARKS = [["metrics"], ["alerts"], ["alerts", "--postgres"], ["monitoring"], ["monitoring", "--postgres"],
-              ["otlp"], ["otlp", "--postgres"], ["activity"], ["activity", "--postgres"]]
+              ["otlp"], ["otlp", "--postgres"], ["activity"], ["activity", "--postgres"],
+              ["exposition"], ["exposition", "--postgres"]]
 
 
 def main() -> int:

@@ -18,6 +18,8 @@ def pytest_configure(config):
 
     # Password hashing is deliberately slow; the tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The tests read /metrics right after each write: health scores computed at every scrape.
+    settings.PROMETHEUS_HEALTH_SCORE_SECONDS = 0
 
 
 @dataclass

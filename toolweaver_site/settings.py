@@ -282,6 +282,8 @@ WANDB_RUN_NAME = env_str("WANDB_RUN_NAME", "")
 # --- Exposition: /metrics and the server's OTLP push (docs/exporters.md) ------------
 # When set, /metrics answers only requests with "Authorization: Bearer <token>".
 PROMETHEUS_METRICS_TOKEN = env_str("PROMETHEUS_METRICS_TOKEN", "")
+# Health scores on /metrics are computed as of the start of each such period and reused during it (0: every scrape).
+PROMETHEUS_HEALTH_SCORE_SECONDS = env_int("PROMETHEUS_HEALTH_SCORE_SECONDS", 60, minimum=0)
 # The server pushes the same families as /metrics to OTLP_ENDPOINT every OTLP_PUSH_INTERVAL seconds.
 OTLP_SERVER_PUSH = env_bool("OTLP_SERVER_PUSH", False)
 # At most this many label sets per family on /metrics (the busiest kept); the rest are counted as dropped.

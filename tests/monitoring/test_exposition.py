@@ -184,3 +184,23 @@ def test_the_migration_counts_the_executions_stored_before_the_totals(personas):
     counted = SkillExecutionTotals.objects.values().get()
     assert {k: v for k, v in counted.items() if k != "id"} == {k: v for k, v in expected.items() if k != "id"}
     assert counted["latency_buckets"] == [1, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+
+
+def test_health_scores_are_computed_once_per_period(personas, settings):
+    from datetime import UTC, datetime
+
+    from analytics import exposition
+
+    settings.PROMETHEUS_HEALTH_SCORE_SECONDS = 60
+    personas.member.post("skills/executions", [execution("cached", latency_ms=50.0) for _ in range(12)])
+
+    def score(now):
+        families = {item.family.name: item for item in exposition.exposed_families(now)}
+        return {sample.labels: sample.value for sample in families["toolweaver_skill_health_score"].samples}
+
+    start = datetime.fromtimestamp(timezone.now().timestamp() // 60 * 60 + 60, UTC)  # the next minute
+    first = score(start + timedelta(seconds=1))
+    personas.member.post("skills/executions", [execution("cached", success=False) for _ in range(12)])
+    assert score(start + timedelta(seconds=59)) == first  # the same period: reused
+    later = score(start + timedelta(seconds=61))
+    assert later[("cached", "acme")] < first[("cached", "acme")]  # the next period sees the failures
