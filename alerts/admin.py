@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -35,7 +36,9 @@ from alerts.models import (
 )
 from alerts.notifications import outbox
 from alerts.services import incidents
+from alerts.services.rule_values import rule_values
 from alerts.services.rules import delete_rule, rule_changed, rule_warnings
+from analytics.platform import charts
 from analytics.platform.admin import ReadOnlyAdmin
 
 COLOURS = {
@@ -282,6 +285,22 @@ class NotificationInline(admin.TabularInline):
 
 
 
+def incident_chart(incident: AlertIncident, rule: AlertRule, now=None) -> dict:
+    """The rule's value for the incident's group around it, as the evaluator computed it, with the threshold
+    and the incident's span shaded."""
+    now = now or timezone.now()
+    margin = max(timedelta(seconds=2 * rule.window_seconds), timedelta(minutes=30))
+    start = incident.triggered_at - margin
+    end = min(now, (incident.resolved_at or now) + margin)
+    values = rule_values(rule, incident.group, start, end)
+    return charts.chart(
+        charts.series(f"{rule.aggregation} of {rule.metric_name} over {rule.window_seconds}s", values),
+        thresholds=[("threshold", incident.threshold)],
+        bands=[(incident.triggered_at, incident.resolved_at, "incident")], now=now,
+        empty=f"No data of {rule.metric_name} around the trigger time: its raw events may be past the retention "
+              "period.")
+
+
 @admin.register(AlertIncident)
 class AlertIncidentAdmin(admin.ModelAdmin):
     list_display = ["id", "rule_name", "group_display", "status_display", "severity_display", "value_vs_threshold",
@@ -318,6 +337,8 @@ class AlertIncidentAdmin(admin.ModelAdmin):
             extra_context["step_forms"] = [
                 (reverse(f"admin:alerts_alertincident_{name}", args=[incident.pk]), STEPS[name].title,
                  STEPS[name].form_class(prefix=name)) for name in allowed_steps(incident)]
+        if incident is not None and incident.rule is not None:
+            extra_context["metric_chart"] = incident_chart(incident, incident.rule)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def step_view(self, request, object_id, step):

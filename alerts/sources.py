@@ -48,7 +48,7 @@ class GroupValue:
         return self.value
 
 
-def _group(tags: dict | None, group_by: list[str]) -> dict:
+def group_of(tags: dict | None, group_by: list[str]) -> dict:
     return {key: (tags or {}).get(key) for key in group_by}
 
 
@@ -73,13 +73,13 @@ class Sources:
         if metric_name == SKILL_SUCCESS_RATE:
             return self._skill_success_rate(org, window, tags, group_by)
         if metric_name == SKILL_P95_LATENCY:
-            return [GroupValue(_group(stats.tags, group_by), value=stats.p95)
+            return [GroupValue(group_of(stats.tags, group_by), value=stats.p95)
                     for stats in query.grouped_statistics(LATENCY_METRIC, window, group_by, org=org, tags=tags)]
         if metric_name == SKILL_HEALTH_SCORE:
             return self._skill_health(org, tags, group_by)
         if metric_name == SKILL_VERSION_REGRESSION:
             return self._skill_version_regression(org, window, tags, group_by)
-        return [GroupValue(_group(stats.tags, group_by), stats=stats)
+        return [GroupValue(group_of(stats.tags, group_by), stats=stats)
                 for stats in query.grouped_statistics(metric_name, window, group_by, org=org, tags=tags,
                                                       with_percentiles=with_percentiles)]
 
@@ -104,7 +104,7 @@ class Sources:
             skill_ids = sorted({series_tags.get("skill_id") for _, series_tags in
                                 query.matching_series(EXECUTIONS_METRIC, org=org)} - {None})
         scores = health_scores(skill_ids, org=org, now=self.now)
-        return [GroupValue(_group({"skill_id": skill_id}, group_by), value=health.score)
+        return [GroupValue(group_of({"skill_id": skill_id}, group_by), value=health.score)
                 for skill_id, health in scores.items()]
 
     def _skill_version_regression(self, org, window, tags, group_by) -> list[GroupValue]:
@@ -113,7 +113,7 @@ class Sources:
         found = newest_version_regressions(window, org=org, skill_ids=skill_ids)
         values = {skill_id: value for skill_id, value in sorted(found.items()) if value is not None}
         if group_by:
-            return [GroupValue(_group({"skill_id": skill_id}, group_by), value=value)
+            return [GroupValue(group_of({"skill_id": skill_id}, group_by), value=value)
                     for skill_id, value in values.items()]
         return [GroupValue({}, value=max(values.values()))] if values else []
 
@@ -136,7 +136,7 @@ class Sources:
             current = service.health_value(self.now)
             seen = worst_seen.get(service.pk)
             value = seen if current is None else current if seen is None else min(current, seen)
-            values.append(GroupValue(_group({"service": service.name}, group_by), value=value))
+            values.append(GroupValue(group_of({"service": service.name}, group_by), value=value))
         if group_by:
             return values
         known = [v.value for v in values if v.value is not None]

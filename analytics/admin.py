@@ -4,8 +4,12 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils import timezone
 
-from analytics.models import ApiToken, MetricEvent, MetricSeries, MetricSeriesTag, Organization
+from analytics.models import ApiToken, MetricEvent, MetricSeries, MetricSeriesTag, MetricType, Organization
+from analytics.platform import charts
 from analytics.platform.admin import CappedCountPaginator, ReadOnlyAdmin
+from analytics.platform.scope import PLATFORM
+from analytics.platform.windows import Window
+from analytics.services import metrics_query
 
 
 class ApiTokenInline(admin.TabularInline):
@@ -104,6 +108,15 @@ class MetricSeriesAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        series = self.get_object(request, object_id)
+        if series is not None:
+            chosen = request.GET.get("range", "24h")
+            extra_context = {**(extra_context or {}), "ranges": list(SERIES_RANGES),
+                             "range": chosen if chosen in SERIES_RANGES else "24h",
+                             "series_chart": series_chart(series, chosen)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description="tags")
     def tag_list(self, obj):
         return ", ".join(f"{key}={value}" for key, value in sorted(obj.tags.items())) or "—"
@@ -123,6 +136,27 @@ class MetricSeriesAdmin(admin.ModelAdmin):
     def events_per_minute(self, obj):
         events = getattr(obj, "events_last_hour", None)
         return "–" if events is None else round(events / 60, 2)
+
+
+# The metric series page's chart: range → (window, bucket interval).
+SERIES_RANGES = {"24h": (timedelta(hours=24), "15m"), "7d": (timedelta(days=7), "1h"),
+                 "30d": (timedelta(days=30), "6h")}
+
+
+def series_chart(series: MetricSeries, range_key: str, now=None) -> dict:
+    """The series over the range, as the API's time-series endpoint answers it: counters summed per bucket,
+    other types averaged with their p95."""
+    window_length, interval = SERIES_RANGES.get(range_key, SERIES_RANGES["24h"])
+    now = now or timezone.now()
+    window = Window(now - window_length, now)
+    scope = PLATFORM if series.org is None else series.org
+    aggregates = ["sum"] if series.metric_type == MetricType.COUNTER else ["avg", "p95"]
+    lines = [charts.series(f"{aggregate} per {interval}", metrics_query.time_series(
+                 series.name, window, interval=interval, aggregate=aggregate, org=scope, tags=series.tags or None,
+             ).points) for aggregate in aggregates]
+    return charts.chart(*lines, unit=series.unit, empty=(
+        f"No events of {series.name} in the last {range_key}: widen the range, or send events to "
+        "POST /api/v1/analytics/metrics/record."))
 
 
 @admin.register(MetricEvent)

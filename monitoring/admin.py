@@ -4,13 +4,17 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from analytics.platform import charts
 from analytics.platform.admin import ReadOnlyAdmin
 from monitoring.models import HealthCheck, Service, ServiceDailySLA, ServiceTransition
-from monitoring.services.reports import uptime_percentages
+from monitoring.services import sla
+from monitoring.services.reports import service_sla, uptime_percentages
 from monitoring.services.runner import run_services_now
 
 STATUS_COLOURS = {"healthy": "#2e7d32", "degraded": "#ef6c00", "unhealthy": "#c62828", "unknown": "#757575"}
-HISTORY_ROWS = 50
+HISTORY_ROWS = 10  # the charts above show the rest
+UPTIME_BAR_DAYS = 30
+RESPONSE_TIME_HOURS = 24
 UPTIME_PERIODS = {"24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
@@ -20,6 +24,31 @@ def coloured_status(status: str):
 
 def percent(value):
     return "–" if value is None else f"{value:.3f}%"
+
+
+def uptime_chart(service: Service, now=None) -> dict:
+    """One bar per day of the last UPTIME_BAR_DAYS: the day's uptime, green when it met the SLA target."""
+    now = now or timezone.now()
+    start = sla.day_start(now) - timedelta(days=UPTIME_BAR_DAYS - 1)
+    days = service_sla(service, start, now, now=now, exact=False).daily
+    colours = [STATUS_COLOURS["unknown"] if day.uptime_percentage is None else
+               STATUS_COLOURS["healthy"] if day.compliant(service.sla_target) else STATUS_COLOURS["unhealthy"]
+               for day in days]
+    bars = charts.series("uptime", [(day.start.date().isoformat(), day.uptime_percentage) for day in days],
+                         colors=colours)
+    return charts.chart(bars, kind="bar", unit="%", categories=True, thresholds=[("SLA target", service.sla_target)],
+                        empty="No checks in the last 30 days: enable the service, or run its check now (action "
+                              "“Run check now”).")
+
+
+def response_time_chart(service: Service, now=None) -> dict:
+    """Every check's response time over the last RESPONSE_TIME_HOURS (failed checks have none)."""
+    now = now or timezone.now()
+    checks = (service.checks.filter(checked_at__gte=now - timedelta(hours=RESPONSE_TIME_HOURS))
+              .order_by("checked_at").values_list("checked_at", "response_time_ms"))
+    thresholds = [("degraded above", service.degraded_response_time_ms)] if service.degraded_response_time_ms else []
+    return charts.chart(charts.series("response time", checks), unit="ms", thresholds=thresholds,
+                        empty="No successful check in the last 24 hours: see the last checks below.")
 
 
 @admin.register(Service)
@@ -38,6 +67,13 @@ class ServiceAdmin(admin.ModelAdmin):
                               "failures_before_unhealthy", "sla_target"]}),
         ("State", {"fields": tuple(readonly_fields)}),
     ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        service = self.get_object(request, object_id)
+        if service is not None:
+            extra_context = {**(extra_context or {}), "uptime_chart": uptime_chart(service),
+                             "response_time_chart": response_time_chart(service)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="status")
     def current_status(self, obj):
