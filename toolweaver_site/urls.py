@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from analytics.api.otlp import OtlpMetricsView, OtlpTracesView
 from analytics.platform.routes import api_path
 from monitoring import prometheus
-from toolweaver_site import views
+from toolweaver_site import dashboards, views
 
 API_PREFIX = "api/v1/analytics/"
 
@@ -19,6 +19,11 @@ admin.site.site_url = "/api/docs/"
 # Every pattern is named: django-prometheus labels its request metrics with the view name.
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    # The admin's home is the ops home, and the dashboards live inside the admin (toolweaver_site/dashboards.py):
+    # both routed ahead of admin.site.urls.
+    path("admin/", dashboards.ops_home, name="ops-home"),
+    path("admin/dashboards/", dashboards.dashboard_index, name="ops-dashboards"),
+    path("admin/dashboards/<slug:slug>/", dashboards.dashboard_page, name="ops-dashboard"),
     path("admin/", admin.site.urls),
     path(API_PREFIX, include("analytics.api.urls")),
     path(API_PREFIX, include("monitoring.api.urls")),

@@ -41,7 +41,7 @@
       margin: {l: 56, r: 16, t: 8, b: 40}, height: spec.height || 260, shapes: shapes,
       showlegend: spec.series.length > 1, legend: {orientation: "h", y: -0.25},
       yaxis: {title: {text: spec.unit || ""}, rangemode: spec.kind === "bar" ? "tozero" : "normal"},
-      xaxis: {type: spec.categories ? "category" : "date"}, paper_bgcolor: "rgba(0,0,0,0)",
+      xaxis: {type: spec.categories ? "category" : "date", automargin: true}, paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)"
     };
   }
