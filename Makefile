@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Reinstalled when pyproject.toml or this file changes.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 
-.PHONY: run test test-sqlite test-postgres lint typecheck schema bench venv
+.PHONY: run test test-quick test-sqlite test-postgres lint typecheck schema bench venv
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ test-sqlite: venv
 
 test-postgres: venv
 	TOOLWEAVER_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)
+
+# The quick local loop: SQLite only, without the load and fault tests marked `long`.
+test-quick: venv
+	$(PY) -m pytest -m "not long" $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

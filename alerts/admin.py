@@ -14,7 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, IntegerField, Q, Value, When
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -36,6 +36,7 @@ from alerts.models import (
 )
 from alerts.notifications import outbox
 from alerts.services import incidents
+from alerts.services.preview import DEFAULT_DAYS, PreviewUnavailable, RulePreview, preview_rule
 from alerts.services.rule_values import rule_values
 from alerts.services.rules import delete_rule, rule_changed, rule_warnings
 from analytics.platform import charts
@@ -47,6 +48,8 @@ COLOURS = {
     "critical": "#b71c1c", "error_severity": "#c62828", "warning": "#ef6c00", "info": "#1565c0",
 }
 RECENT_INCIDENTS = 20
+PREVIEW_DAYS = (1, 7, 30)  # the rule page's range picker; the API takes 1-30
+PREVIEW_CHARTED_GROUPS = 10
 TIMELINE_ROWS = 500
 
 
@@ -82,8 +85,33 @@ class GroupStateInline(admin.TabularInline):
         return False
 
 
+def preview_chart(preview: RulePreview) -> dict:
+    """A rule preview as a chart: the value per group (the first ones, those with incidents first), the threshold,
+    and the incidents it would have opened shaded."""
+    def label(group: dict) -> str:
+        return ", ".join(f"{key}={value}" for key, value in sorted(group.items())) or preview.metric_name
+
+    return charts.chart(
+        *(charts.series(label(group.group), [(point["time"], point["value"]) for point in group.points])
+          for group in preview.groups[:PREVIEW_CHARTED_GROUPS]),
+        thresholds=[("threshold", preview.threshold)],
+        bands=[(incident.started_at, incident.resolved_at, "incident") for incident in preview.incidents],
+        now=preview.end,
+        empty=f"No data of {preview.metric_name} in this range: widen it, or check the metric name and tags "
+              "(a metric nobody records has no preview).")
+
+
+def preview_days(value) -> int:
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        return DEFAULT_DAYS
+    return days if days in PREVIEW_DAYS else DEFAULT_DAYS
+
+
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
+    change_form_template = "admin/alerts/alertrule/change_form.html"
     list_display = ["name", "org", "condition_display", "group_by", "severity_display", "state_display",
                     "enabled", "trigger_count", "last_triggered_at", "last_evaluated_at"]
     list_filter = ["enabled", "severity", "org", "metric_name"]
@@ -145,6 +173,50 @@ class AlertRuleAdmin(admin.ModelAdmin):
             "<table><thead><tr><th>incident</th><th>group</th><th>status</th><th>severity</th><th>value</th>"
             "<th>triggered</th><th>resolved</th></tr></thead><tbody>{}</tbody></table>", rows,
         )
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [path("preview/", preview, name="alerts_alertrule_preview"),
+                path("<path:object_id>/preview/", preview, name="alerts_alertrule_preview"),
+                *super().get_urls()]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "preview_day_choices": PREVIEW_DAYS}
+        days = extra_context["preview_days"] = preview_days(request.GET.get("preview_days"))
+        rule = self.get_object(request, object_id) if object_id else None
+        extra_context["preview_url"] = reverse("admin:alerts_alertrule_preview",
+                                               args=[rule.pk] if rule is not None else [])
+        if rule is not None and request.method == "GET":
+            try:
+                preview = preview_rule(rule, days=days)
+            except PreviewUnavailable as error:
+                extra_context["preview_unavailable"] = error.message
+            else:
+                extra_context["preview_chart"], extra_context["preview_summary"] = preview_chart(preview), \
+                    preview.summary
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def preview_view(self, request, object_id=None):
+        """The change form's fields as they stand, unsaved, previewed against the saved rule: JSON for the
+        page's "Preview changes" button."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        saved = self.get_object(request, object_id) if object_id else None
+        if object_id and saved is None:
+            raise Http404
+        allowed = self.has_change_permission(request, saved) if saved else self.has_add_permission(request)
+        if not allowed:
+            raise PermissionDenied
+        form_class = self.get_form(request, saved, change=saved is not None)
+        form = form_class(request.POST, instance=copy.copy(saved) if saved else None)
+        if not form.is_valid():
+            return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+        try:
+            preview = preview_rule(form.instance, days=preview_days(request.POST.get("preview_days")),
+                                   compare_to=saved)
+        except PreviewUnavailable as error:
+            return JsonResponse({"errors": {error.field: [{"message": error.message}]}}, status=400)
+        return JsonResponse({"summary": preview.summary, "chart": preview_chart(preview)})
 
     def save_model(self, request, obj, form, change):
         previous = copy.copy(AlertRule.objects.get(pk=obj.pk)) if change else None

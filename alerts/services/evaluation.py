@@ -150,8 +150,9 @@ def _store_quiet_values(states: list[AlertRuleGroupState], now: datetime) -> Non
                            [(state.last_value, moment, state.pk) for state in states])
 
 
-def _observations(rule: AlertRule, groups: list[GroupValue], window, known: dict[str, AlertRuleGroupState]):
-    """{group key: (group, value)}: the observed groups, plus those that must hear of their missing data."""
+def groups_to_step(rule: AlertRule, groups: list[GroupValue], window, known: dict[str, AlertRuleGroupState]):
+    """{group key: (group, value)}: the observed groups, plus those that must hear of their missing data; and
+    whether any group had data. The rule preview replays a period with it too."""
     observed = {group_key(g.group): (g.group, g.value_for(rule.aggregation, window)) for g in groups}
     wanted = dict(observed)
     for key, state in known.items():
@@ -165,7 +166,7 @@ def _observations(rule: AlertRule, groups: list[GroupValue], window, known: dict
 
 def _evaluate_rule(rule, groups, window, known, now, summary) -> list[AlertRuleGroupState]:
     """Step every group of the rule; returns the quiet states whose last value is to be stored in bulk."""
-    wanted, any_data = _observations(rule, groups, window, known)
+    wanted, any_data = groups_to_step(rule, groups, window, known)
     quiet = []
     for key, (group, value) in wanted.items():
         has_data = value is not None

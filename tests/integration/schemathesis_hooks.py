@@ -333,6 +333,21 @@ def teach_batch_track(body, now: datetime | None = None):
     return body
 
 
+# --- Rule previews (docs/alerting.md, Preview: POST alerts/rules/preview) ----------------------------------
+#
+# "compare_to: the id of the saved rule the proposal would change", a rule of the caller's org: like rule 10, a
+# field related to the caller, which the schema cannot name.
+
+
+def teach_preview(body):
+    """Rule 13: ``compare_to`` names the caller's org's rule."""
+    rule = os.environ.get("CONTRACT_RULE_ID")
+    if rule and isinstance(body, dict) and isinstance(body.get("compare_to"), int | float) \
+            and not isinstance(body["compare_to"], bool):
+        body["compare_to"] = int(rule)
+    return body
+
+
 def _is_negative(case, location: ParameterLocation) -> bool:
     meta = case.meta
     return meta is None or meta.is_negative_at(location)
@@ -355,4 +370,6 @@ def map_case(context, case):
         teach_notifications(case)
         if case.operation.path.endswith("/batch-track"):
             case.body = teach_batch_track(case.body)
+        if case.operation.path.endswith("/alerts/rules/preview"):
+            case.body = teach_preview(case.body)
     return case

@@ -160,6 +160,7 @@ def known_path_values(seed: dict) -> list[tuple[str, str | None, object]]:
         (r"/tokens/\{[^}]+\}$", None, seed["spare_token_id"]),  # never the writing token: DELETE revokes it
         (r"/alerts/rules/\{[^}]+\}$", "DELETE", seed["doomed_rule_id"]),  # GET/PATCH keep theirs
         (r"/alerts/rules/\{[^}]+\}$", None, seed["rule_id"]),
+        (r"/alerts/rules/\{[^}]+\}/preview$", None, seed["rule_id"]),
         (r"/alerts/channels/\{[^}]+\}$", "DELETE", seed["doomed_channel_id"]),
         (r"/alerts/channels/\{[^}]+\}$", None, seed["kept_channel_id"]),
         (r"/alerts/silences/\{[^}]+\}$", "DELETE", seed["doomed_silence_id"]),

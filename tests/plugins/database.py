@@ -67,10 +67,20 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without PostgreSQL the PostgreSQL run runs nothing (rather than running on SQLite a second time)."""
+    """Without PostgreSQL the PostgreSQL run runs nothing (rather than running on SQLite a second time).
+
+    Tests marked ``postgres_only`` (load and fault tests whose subject is the production database) are
+    deselected on the SQLite run, not skipped: under ``CI=true`` a skip is a failure.
+    """
     if "postgres_missing" in _state and items:
         config.hook.pytest_deselected(items=list(items))
         items[:] = []
+        return
+    if os.environ.get("TOOLWEAVER_TEST_DB", "sqlite") != "postgres":
+        postgres_only = [item for item in items if item.get_closest_marker("postgres_only")]
+        if postgres_only:
+            config.hook.pytest_deselected(items=postgres_only)
+            items[:] = [item for item in items if not item.get_closest_marker("postgres_only")]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -116,3 +116,24 @@ def test_without_postgresql_the_postgres_run_fails_under_ci(tmp_path):
     result = run_pytest(tmp_path, files, "-p", "tests.plugins.database", CI="true", **no_postgres(tmp_path))
     assert result.returncode == 4, result.stdout + result.stderr  # a usage error: the run could not start
     assert "CI=true: the PostgreSQL run cannot start PostgreSQL" in result.stderr
+
+
+POSTGRES_ONLY_TESTS = '''
+import pytest
+
+def test_anywhere():
+    pass
+
+@pytest.mark.postgres_only
+def test_on_postgresql_only():
+    pass
+'''
+
+
+def test_postgres_only_tests_are_deselected_on_sqlite_not_skipped_even_under_ci(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    postgres_only: PostgreSQL run only\n")
+    result = run_pytest(tmp_path, {"test_marked.py": POSTGRES_ONLY_TESTS}, "-p", "tests.plugins.database",
+                        CI="true")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed, 1 deselected" in result.stdout
+    assert "PASSED test_marked.py::test_anywhere" in result.stdout
