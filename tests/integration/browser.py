@@ -74,3 +74,20 @@ def drawn_charts(browser, timeout: float = 30) -> dict[str, dict]:
     charts = WebDriverWait(browser, timeout).until(all_drawn)
     return {chart.get_attribute("id"): {"rendered": chart.get_attribute("data-rendered"),
                                         "points": int(chart.get_attribute("data-points"))} for chart in charts}
+
+
+def save_screenshot(browser, name: str) -> None:
+    """With TOOLWEAVER_SCREENSHOTS=1, the whole page at a laptop's width to docs/screenshots/<name>.png
+    (or TOOLWEAVER_SCREENSHOTS_DIR); otherwise nothing."""
+    import os
+    from pathlib import Path
+
+    if os.environ.get("TOOLWEAVER_SCREENSHOTS") != "1":
+        return
+    directory = Path(os.environ.get("TOOLWEAVER_SCREENSHOTS_DIR")
+                     or Path(__file__).resolve().parents[2] / "docs" / "screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
+    width, height = browser.get_window_size()["width"], browser.get_window_size()["height"]
+    browser.set_window_size(1280, browser.execute_script("return document.documentElement.scrollHeight") + 120)
+    browser.save_screenshot(str(directory / f"{name}.png"))
+    browser.set_window_size(width, height)

@@ -9,7 +9,7 @@ from alerts.models import AlertIncident, IncidentStatus
 from analytics.models import MetricSeries
 from analytics.platform.charts import point_count
 from monitoring.models import Service
-from tests.integration.browser import console_errors, drawn_charts, seed_and_log_in
+from tests.integration.browser import console_errors, drawn_charts, save_screenshot, seed_and_log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,15 +26,16 @@ def test_object_pages_draw_every_point_of_their_charts(browser, live_server, set
     service = Service.objects.get(name="platform-database")
     incident = AlertIncident.objects.filter(status=IncidentStatus.OPEN).first()
     pages = [
-        (f"/admin/analytics/metricseries/{series.pk}/change/", {"series-chart": "series_chart"}),
+        (f"/admin/analytics/metricseries/{series.pk}/change/", {"series-chart": "series_chart"}, "metric-series-page"),
         (f"/admin/monitoring/service/{service.pk}/change/",
-         {"uptime-chart": "uptime_chart", "response-time-chart": "response_time_chart"}),
-        (f"/admin/alerts/alertincident/{incident.pk}/change/", {"incident-chart": "metric_chart"}),
+         {"uptime-chart": "uptime_chart", "response-time-chart": "response_time_chart"}, "service-page"),
+        (f"/admin/alerts/alertincident/{incident.pk}/change/", {"incident-chart": "metric_chart"}, "incident-page"),
     ]
     console_errors(browser)  # the login page's, if any
-    for path, charts in pages:
+    for path, charts, screenshot in pages:
         browser.get(live_server.url + path)
         drawn = drawn_charts(browser)
+        save_screenshot(browser, screenshot)
         for chart_id, context_key in charts.items():
             expected = expected_points(user, path, context_key)
             assert drawn[chart_id]["points"] == expected, (path, chart_id)

@@ -14,7 +14,7 @@ from alerts.models import AlertIncident, AlertRule, IncidentStatus
 from analytics.models import Organization
 from analytics.platform.charts import point_count
 from analytics.services.metrics_ingest import MetricItem, ingest_metric_items
-from tests.integration.browser import console_errors, drawn_charts, seed_and_log_in
+from tests.integration.browser import console_errors, drawn_charts, save_screenshot, seed_and_log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,6 +44,7 @@ def test_the_rule_page_previews_the_edited_rule_before_it_is_saved(browser, live
     WebDriverWait(browser, 30).until(lambda driver: "instead of" in summary.text)
     assert summary.text == "This change would have opened 0 incidents instead of 1 in the last day."
     assert drawn_charts(browser)["preview-chart"] == {"rendered": "chart", "points": expected}
+    save_screenshot(browser, "alert-rule-preview")
     assert console_errors(browser) == []
     rule.refresh_from_db()
     assert rule.threshold == 80.0  # previewed, not saved
