@@ -22,6 +22,8 @@ import pytest
 from tests.otlp_receiver import start_otlp_receiver
 from tests.servers import free_port
 
+pytestmark = pytest.mark.sqlite_only  # the child processes use SQLite whatever the run's database
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 

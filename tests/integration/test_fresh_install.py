@@ -14,6 +14,8 @@ import pytest
 
 from tests.servers import missing_server
 
+pytestmark = pytest.mark.sqlite_only  # the child processes use SQLite whatever the run's database
+
 ROOT = Path(__file__).resolve().parents[2]
 UV = ROOT / ".venv" / "bin" / "uv"
 

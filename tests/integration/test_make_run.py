@@ -12,7 +12,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.servers import free_port, missing_server, stop_pid, wait_for
+
+pytestmark = pytest.mark.sqlite_only  # the child processes use SQLite whatever the run's database
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -70,17 +70,19 @@ def pytest_collection_modifyitems(config, items):
     """Without PostgreSQL the PostgreSQL run runs nothing (rather than running on SQLite a second time).
 
     Tests marked ``postgres_only`` (load and fault tests whose subject is the production database) are
-    deselected on the SQLite run, not skipped: under ``CI=true`` a skip is a failure.
+    deselected on the SQLite run, and those marked ``sqlite_only`` (child processes that use SQLite whatever
+    the run's database: ``make run``, a fresh install, the client's embedded store) on the PostgreSQL run —
+    deselected, not skipped: under ``CI=true`` a skip is a failure.
     """
     if "postgres_missing" in _state and items:
         config.hook.pytest_deselected(items=list(items))
         items[:] = []
         return
-    if os.environ.get("TOOLWEAVER_TEST_DB", "sqlite") != "postgres":
-        postgres_only = [item for item in items if item.get_closest_marker("postgres_only")]
-        if postgres_only:
-            config.hook.pytest_deselected(items=postgres_only)
-            items[:] = [item for item in items if not item.get_closest_marker("postgres_only")]
+    other = "sqlite_only" if os.environ.get("TOOLWEAVER_TEST_DB", "sqlite") == "postgres" else "postgres_only"
+    elsewhere = [item for item in items if item.get_closest_marker(other)]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if not item.get_closest_marker(other)]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -118,7 +118,7 @@ def test_without_postgresql_the_postgres_run_fails_under_ci(tmp_path):
     assert "CI=true: the PostgreSQL run cannot start PostgreSQL" in result.stderr
 
 
-POSTGRES_ONLY_TESTS = '''
+ONE_DATABASE_TESTS = '''
 import pytest
 
 def test_anywhere():
@@ -127,13 +127,19 @@ def test_anywhere():
 @pytest.mark.postgres_only
 def test_on_postgresql_only():
     pass
+
+@pytest.mark.sqlite_only
+def test_on_sqlite_only():
+    pass
 '''
 
 
-def test_postgres_only_tests_are_deselected_on_sqlite_not_skipped_even_under_ci(tmp_path):
-    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    postgres_only: PostgreSQL run only\n")
-    result = run_pytest(tmp_path, {"test_marked.py": POSTGRES_ONLY_TESTS}, "-p", "tests.plugins.database",
+def test_tests_of_the_other_database_are_deselected_not_skipped_even_under_ci(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    postgres_only: PostgreSQL run only\n"
+                                         "    sqlite_only: SQLite run only\n")
+    result = run_pytest(tmp_path, {"test_marked.py": ONE_DATABASE_TESTS}, "-p", "tests.plugins.database",
                         CI="true")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 passed, 1 deselected" in result.stdout
-    assert "PASSED test_marked.py::test_anywhere" in result.stdout
+    assert "2 passed, 1 deselected" in result.stdout
+    assert "PASSED test_marked.py::test_on_sqlite_only" in result.stdout
+    assert "test_on_postgresql_only" not in result.stdout
