@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from alerts.api.notifications import redact_url
 from alerts.models import (
     ALLOWED_MOVES,
     SEVERITY_RANK,
@@ -559,6 +560,22 @@ class ChannelForm(forms.ModelForm):
         model = NotificationChannel
         fields = ["name", "org", "kind", "config", "secret", "rules", "default_for", "repeat_interval_seconds",
                   "group_wait_seconds", "timeout_seconds", "enabled"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A Slack webhook's URL is its secret: the page shows it reduced to its host, as the API does.
+        config = self.instance.config if self.instance.pk else None
+        if self.instance.kind == NotificationChannel.Kind.SLACK and isinstance(config, dict) and "url" in config:
+            self.initial["config"] = {**config, "url": redact_url(config["url"])}
+
+    def clean_config(self):
+        """The reduced URL sent back unchanged keeps the stored one; a new URL replaces it."""
+        config = self.cleaned_data["config"]
+        stored = self.instance.config if self.instance.pk else None
+        if (isinstance(config, dict) and isinstance(stored, dict) and "url" in stored
+                and config.get("url") == redact_url(stored["url"])):
+            config = {**config, "url": stored["url"]}
+        return config
 
     def clean_secret(self):
         return self.cleaned_data["secret"] or (self.instance.secret if self.instance.pk else "")

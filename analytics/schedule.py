@@ -30,4 +30,11 @@ PERIODIC_JOBS = [
         description="Compute the user, agent and platform analytics of the periods that new or late events "
                     "marked dirty, and of the current hour and day.",
     ),
+    PeriodicJob(
+        name="back up database",
+        task="analytics.backup_database",
+        crontab={"minute": "41", "hour": "2"},
+        description="Write a dated backup of the database to BACKUP_DIR and keep the newest BACKUP_KEEP "
+                    "(docs/backup.md).",
+    ),
 ]

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from analytics.platform import collectors
+from analytics.platform import backup, collectors
 from analytics.services import activity_periods, leaderboards, rollups
 
 
@@ -30,3 +30,8 @@ def compute_leaderboards() -> dict[str, int]:
 @shared_task(name="analytics.track_analytics")
 def track_analytics() -> dict:
     return activity_periods.track_due().render()
+
+
+@shared_task(name="analytics.backup_database")
+def backup_database() -> dict:
+    return backup.scheduled_backup()

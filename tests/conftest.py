@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -11,6 +12,9 @@ from rest_framework.test import APIClient
 from analytics.models import ApiToken, Organization
 
 API = "/api/v1/analytics/"
+# The test receivers on loopback (tests/receivers.py), and the "internal receiver" address that
+# tests/alerts/test_notifications_api.py saves: the suite allowlists them as an operator would.
+ALLOWLISTED_RECEIVERS = ("127.0.0.1", "::1", "localhost", "10.0.0.5")
 
 
 def pytest_configure(config):
@@ -20,6 +24,18 @@ def pytest_configure(config):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # The tests read /metrics right after each write: health scores computed at every scrape.
     settings.PROMETHEUS_HEALTH_SCORE_SECONDS = 0
+    # Channels may not send to loopback or private addresses unless allowlisted; the environment too, for the
+    # worker processes that the integration tests start.
+    os.environ["NOTIFICATION_URL_ALLOWLIST"] = ",".join(ALLOWLISTED_RECEIVERS)
+    settings.NOTIFICATION_URL_ALLOWLIST = list(ALLOWLISTED_RECEIVERS)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Every test starts with unspent API budgets (the counters live in the local-memory cache)."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @dataclass

@@ -72,6 +72,13 @@ class HttpReceiver:
             time.sleep(0.02)
         return list(self.requests)
 
+    def deliveries_by(self, key: str = "notification_id") -> dict[Any, int]:
+        """How many requests carried each value of a JSON body's ``key``: a receiver that deduplicates on that
+        idempotency key acts once per entry, however many times it was sent."""
+        with self.lock:
+            keys = [request.json().get(key) for request in self.requests]
+        return {value: keys.count(value) for value in dict.fromkeys(keys)}
+
     def stop(self) -> None:
         self.stopping.set()  # wakes delayed replies
         self.server.shutdown()

@@ -103,9 +103,34 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgres://{self.user}@/{database}?host={self.socket_dir}"
 
+    command: tuple[str, ...] = ()  # how it was started, for start_again()
+
     def stop(self) -> None:
         stop_pid(self.pid, signal.SIGINT)  # "fast" shutdown
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def stop_keeping_data(self) -> None:
+        """A database outage: the server stops ("fast": open connections are cut), its data stays."""
+        stop_pid(self.pid, signal.SIGINT)
+
+    def start_again(self) -> None:
+        """The same server back, on the same data and socket, after stop_keeping_data()."""
+        self.pid = _launch_postgres(list(self.command), self.base)
+
+
+def _launch_postgres(command: list[str], base: Path) -> int:
+    """Start ``command`` (a postgres server on ``base / "data"``), wait until it is ready; its pid."""
+    log = open(base / "postgres.log", "ab")  # noqa: SIM115 - handed to the server process
+    process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
+    pid_file = base / "data" / "postmaster.pid"
+
+    def ready():
+        if process.poll() is not None:
+            raise ServerDied((base / "postgres.log").read_text()[-2000:])
+        return pid_file.exists() and "ready" in pid_file.read_text()
+
+    wait_for(ready, 30, "PostgreSQL")
+    return int(pid_file.read_text().splitlines()[0])
 
 
 def start_postgres(settings: dict | None = None) -> PostgresServer:
@@ -134,19 +159,8 @@ def start_postgres(settings: dict | None = None) -> PostgresServer:
         **(settings or {}),
     }
     args = [arg for key, value in options.items() for arg in ("-c", f"{key}={value}")]
-    log = open(base / "postgres.log", "wb")  # noqa: SIM115 - handed to the server process
-    process = subprocess.Popen([*run_as, postgres, "-D", str(data), *args], stdout=log, stderr=log,
-                               start_new_session=True)
-    pid_file = data / "postmaster.pid"
-
-    def ready():
-        if process.poll() is not None:
-            raise ServerDied((base / "postgres.log").read_text()[-2000:])
-        return pid_file.exists() and "ready" in pid_file.read_text()
-
-    wait_for(ready, 30, "PostgreSQL")
-    pid = int(pid_file.read_text().splitlines()[0])
-    return PostgresServer(base=base, socket_dir=sockets, pid=pid)
+    command = [*run_as, postgres, "-D", str(data), *args]
+    return PostgresServer(base=base, socket_dir=sockets, pid=_launch_postgres(command, base), command=tuple(command))
 
 
 # --- Redis -------------------------------------------------------------------------

@@ -357,7 +357,7 @@ def test_the_demo_http_check_passes_against_the_platforms_own_healthz(live_serve
 def test_env_example_lists_every_backend_and_every_wandb_setting():
     text = (ROOT / ".env.example").read_text()
     line = next(line for line in text.splitlines() if line.startswith("ANALYTICS_BACKEND="))
-    listed = set(re.findall(r"\b(sqlite|db|prometheus|otlp|wandb)\b", line.split("#", 1)[1]))
+    listed = set(re.findall(r"\b(sqlite|db|prometheus|otlp|wandb|http)\b", line.split("#", 1)[1]))
     assert listed == set(BACKEND_NAMES)
     for variable in ("WANDB_API_KEY", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_RUN_NAME", "WANDB_MODE"):
         assert re.search(rf"^# {variable}=", text, flags=re.M), variable

@@ -5,6 +5,7 @@ one line naming the variable (see ``toolweaver_site.env``).
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -96,6 +97,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: its process_exception sees a view's database errors first (503 with Retry-After on the API).
+    "analytics.platform.middleware.DatabaseUnavailableMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -152,6 +155,15 @@ if _test_db_name:
 _default_db["ENGINE"] = _default_db["ENGINE"].replace("django.db.backends.", "django_prometheus.db.backends.", 1)
 
 DATABASES = {"default": _default_db}
+
+# --- Cache: the API's rate-limit counters (analytics/platform/throttling.py) ---------------------------------
+# Empty: each process counts on its own (local memory). With several gunicorn workers set a redis:// URL,
+# so that they share one count per token.
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ConfigError("CACHE_URL", "must be a redis://, rediss:// or unix:// URL, or empty for local memory")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+          if CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Internationalisation, static files ---------------------------------------
@@ -177,7 +189,14 @@ STATICFILES_FINDERS = [
 API_MAX_BODY_BYTES = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 API_MAX_BATCH_ITEMS = 10_000
+# The Retry-After of a 503 while the database is unreachable (analytics/platform/middleware.py).
+API_RETRY_AFTER_SECONDS = env_int("API_RETRY_AFTER_SECONDS", 5, minimum=1)
 ANALYTICS_DEFAULT_ORG = env_str("ANALYTICS_DEFAULT_ORG", "default")
+# Each API token's (staff user's, address's) budget of requests: <count>/<s|min|h|day>, or "off"
+# (analytics/platform/throttling.py, docs/security.md). Over it: 429 with Retry-After.
+API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "6000/min")
+if not re.fullmatch(r"(?i)off|[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE.strip()):
+    raise ConfigError("API_THROTTLE_RATE", 'must be <requests>/<period> (period s, min, h or day) or "off"')
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -185,6 +204,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["analytics.platform.permissions.ApiAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["analytics.platform.throttling.ApiRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -239,6 +259,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),  # else kombu writes ./control in the working directory
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A task taken by a worker that died before finishing it (tasks are acknowledged late) goes to another
+    # worker after this many seconds. It must outlast CELERY_TASK_TIME_LIMIT, or a slow task would run twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=1),
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
@@ -263,7 +289,16 @@ ANALYTICS_TRACKING_FLUSH_SECONDS = env_float("ANALYTICS_TRACKING_FLUSH_SECONDS",
 # An agent heartbeat's state holds this long at most; a longer silence is downtime (docs/activity.md).
 ANALYTICS_AGENT_HEARTBEAT_TIMEOUT_SECONDS = env_int("ANALYTICS_AGENT_HEARTBEAT_TIMEOUT_SECONDS", 300, minimum=1)
 
+# --- Backups (manage.py backup / restore, the daily "back up database" job; docs/backup.md) ---
+BACKUP_DIR = env_path("BACKUP_DIR", str(DATA_DIR / "backups"))
+# The daily job keeps this many dated backups in BACKUP_DIR and deletes older ones.
+BACKUP_KEEP = env_int("BACKUP_KEEP", 7, minimum=1)
+
 # --- Analytics client backends (docs/client.md) -------------------------------
+# The http backend: a platform's API and an org's token; how many items it buffers while the API is away.
+ANALYTICS_API_URL = env_str("ANALYTICS_API_URL", "http://localhost:8000/api/v1/analytics/")
+ANALYTICS_API_TOKEN = env_str("ANALYTICS_API_TOKEN", "")
+ANALYTICS_BUFFER_SIZE = env_int("ANALYTICS_BUFFER_SIZE", 10_000, minimum=1)
 OTLP_ENDPOINT = env_str("OTLP_ENDPOINT", "")
 OTLP_INSTANCE_ID = env_str("OTLP_INSTANCE_ID", "")
 OTLP_TOKEN = env_str("OTLP_TOKEN", "")
@@ -309,6 +344,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", bool(EMAIL_HOST))
 EMAIL_BACKEND = ("django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
                  else "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ToolWeaver Analytics <alerts@localhost>")
+# Slack and webhook channels send to public addresses only; these hosts and CIDRs are allowed besides
+# (comma-separated, e.g. "hooks.internal,10.20.0.0/16"; alerts/notifications/url_safety.py, docs/security.md).
+NOTIFICATION_URL_ALLOWLIST = env_list("NOTIFICATION_URL_ALLOWLIST", [])
 # Where the platform is reached, for the incident links in notifications (e.g. https://analytics.example.com).
 SITE_URL = env_str("SITE_URL", "").rstrip("/")
 
@@ -339,5 +377,7 @@ LOGGING = {
     "root": {"handlers": list(_log_handlers), "level": ANALYTICS_LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # urllib3 logs every request's path at DEBUG, and a Slack webhook's path is its secret (docs/security.md).
+        "urllib3": {"level": "INFO"},
     },
 }

@@ -9,6 +9,7 @@ from django.core.validators import EmailValidator, URLValidator
 from django.db import models
 from django.db.models import F, Q
 
+from alerts.notifications.url_safety import UnsafeUrl, check_saved_url
 from analytics.platform.tenancy import Organization
 
 
@@ -72,6 +73,11 @@ class NotificationChannel(models.Model):
                 URLValidator(schemes=["http", "https"])(url or "")
             except ValidationError:
                 errors["config"] = f'A {self.kind} channel needs {{"url": "https://..."}}.'
+            else:
+                try:
+                    check_saved_url(url)
+                except UnsafeUrl as unsafe:
+                    errors["config"] = f'"url": {unsafe}.'
         # Items that are not strings (e.g. an unhashable {}) are not severities either: never a TypeError.
         valid = isinstance(self.default_for, list) and all(
             isinstance(item, str) and item in Severity.values for item in self.default_for)

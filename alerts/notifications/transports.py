@@ -26,6 +26,7 @@ from django.core.mail import BadHeaderError, EmailMultiAlternatives, get_connect
 from django.utils.html import escape
 
 from alerts.notifications.messages import DeliveryError, NotificationMessage
+from alerts.notifications.url_safety import UnsafeUrl, check_destination
 
 USER_AGENT = "ToolWeaver-Analytics"
 WEBHOOK_BODY_VERSION = 1
@@ -114,10 +115,18 @@ def post_json(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
               secrets: tuple[str, ...] = ()) -> requests.Response:
     """POST ``body`` and classify the outcome; ``what`` names the receiver in errors (never the full URL).
 
-    2xx: sent. 429 and 5xx: temporary (with the ``Retry-After`` it asked for). Any other status — 4xx, and 3xx,
-    since redirects are not followed — is permanent. Timeouts and connection errors are temporary.
+    A host that is (or resolves to) a non-public address not in ``NOTIFICATION_URL_ALLOWLIST`` is refused
+    before any request (url_safety.check_destination): permanent. 2xx: sent. 429 and 5xx: temporary (with the
+    ``Retry-After`` it asked for). Any other status — 4xx, and 3xx, since redirects are not followed — is
+    permanent. Timeouts, connection errors and a host that does not resolve are temporary.
     """
     hidden = (url, urlsplit(url).path, urlsplit(url).query, *secrets)
+    try:
+        check_destination(url)
+    except UnsafeUrl as unsafe:  # the host and its address may be shown; the path and query, secret, are not
+        raise DeliveryError(f"{what}: refused: {unsafe}", permanent=True) from None
+    except OSError as failure:  # the host does not resolve (now): DNS may answer later
+        raise DeliveryError(f"{what}: the host does not resolve ({type(failure).__name__})") from None
     try:
         response = requests.post(url, data=body, headers={"User-Agent": USER_AGENT, **headers},
                                  timeout=timeout, allow_redirects=False)

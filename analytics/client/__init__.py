@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 
-BACKEND_NAMES = ("sqlite", "db", "prometheus", "otlp", "wandb")
+BACKEND_NAMES = ("sqlite", "db", "prometheus", "otlp", "wandb", "http")
 STORE_BACKENDS = ("sqlite", "db")
 
 _setup_lock = threading.Lock()
@@ -73,6 +73,10 @@ def _create_backend(name: str):
         from analytics.client.wandb_backend import WandbBackend
 
         return WandbBackend()
+    if name == "http":
+        from analytics.client.http import HttpBackend
+
+        return HttpBackend()
     from analytics.client.otlp import OtlpBackend
 
     return OtlpBackend()

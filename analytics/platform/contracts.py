@@ -235,9 +235,11 @@ EventTime = Annotated[datetime, BeforeValidator(_timestamp), AfterValidator(_wit
 # The largest magnitude a measured value may have: sums of up to 10^8 of them stay finite (a float
 # overflows past 1.8e308), so statistics over any window are numbers, never infinities.
 MAX_MAGNITUDE = 1e300
-Measurement = Annotated[float, Field(strict=True, ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE, description=(
-    "A finite number, at most 1e300 in magnitude."))]
-Duration = Annotated[float, Field(strict=True, ge=0, le=MAX_MAGNITUDE, description=(
+# allow_inf_nan=False: NaN and Infinity (which Python's JSON reader accepts) get "Must be a finite number.",
+# not a misleading bound (NaN fails every comparison).
+Measurement = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE,
+                                     description="A finite number, at most 1e300 in magnitude.")]
+Duration = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=MAX_MAGNITUDE, description=(
     "At least 0, at most 1e300."))]
 
 MAX_TAGS = 20
@@ -499,6 +501,8 @@ ERROR_DESCRIPTIONS = {
     409: "The object's state does not allow this.",
     413: "The body is larger than the limit (10 MB).",
     415: "The body is not JSON.",
+    429: "Over the caller's request budget (API_THROTTLE_RATE); retry after Retry-After seconds.",
+    503: "The database is unavailable; retry after Retry-After seconds (nothing was stored).",
 }
 
 

@@ -8,6 +8,11 @@ well (``json_not_found``, ``json_server_error`` and
 ``analytics.platform.middleware.ApiJsonErrorsMiddleware``).
 """
 
+import logging
+import sys
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -50,7 +55,31 @@ def _as_messages(value):
     return [str(value)]
 
 
+logger = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE_DETAIL = "The database is unavailable; retry later."
+# The server down, restarting or refusing connections, a dropped connection (and a deadlock or SQLite's "database
+# is locked": worth one more try as well). IntegrityError, ProgrammingError, DataError stay 500s.
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+
+
+def is_database_unavailable(exc: BaseException | None) -> bool:
+    return isinstance(exc, DATABASE_UNAVAILABLE_ERRORS)
+
+
+def database_unavailable_response(request, exc: BaseException) -> JsonResponse:
+    """503 with ``Retry-After`` (API_RETRY_AFTER_SECONDS); one WARNING line naming the error's type only
+    (its message may name the database's host or user)."""
+    logger.warning("database unavailable: %s %s answered 503 (%s)", request.method, request.path,
+                   type(exc).__name__)
+    response = JsonResponse({"detail": DATABASE_UNAVAILABLE_DETAIL}, status=503)
+    response["Retry-After"] = str(settings.API_RETRY_AFTER_SECONDS)
+    return response
+
+
 def api_exception_handler(exc, context):
+    if is_database_unavailable(exc):
+        return database_unavailable_response(context["request"], exc)
     if isinstance(exc, exceptions.ParseError):
         return Response({"errors": {"body": [str(exc.detail)]}}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, BatchInvalid):
@@ -87,7 +116,12 @@ def json_not_found(request, exception=None):
 
 
 def json_server_error(request):
-    """Django's 500 handler: JSON under /api/ (never a traceback), the usual page elsewhere."""
+    """Django's 500 handler: JSON under /api/ (never a traceback), the usual page elsewhere.
+
+    An unreachable database raised outside a view (in a middleware) is a 503 here too.
+    """
+    if request.path.startswith((API_PREFIX, OTLP_PREFIX)) and is_database_unavailable(sys.exc_info()[1]):
+        return database_unavailable_response(request, sys.exc_info()[1])
     if request.path.startswith(API_PREFIX):
         return JsonResponse({"detail": SERVER_ERROR_DETAIL}, status=500)
     from django.views.defaults import server_error

@@ -1,4 +1,5 @@
-"""The API's middleware: JSON errors on API paths in every mode, and the body size limit."""
+"""The API's middleware: JSON errors on API paths in every mode, 503 while the database is unreachable, and the
+body size limit."""
 
 from http import HTTPStatus
 
@@ -6,7 +7,13 @@ from django.conf import settings
 from django.http import JsonResponse
 from rest_framework.response import Response
 
-from analytics.platform.errors import API_PREFIX, OTLP_PREFIX, api_error_detail
+from analytics.platform.errors import (
+    API_PREFIX,
+    OTLP_PREFIX,
+    api_error_detail,
+    database_unavailable_response,
+    is_database_unavailable,
+)
 
 # Headers of the replaced page that still hold for the JSON answer (a 405's Allow, a 401's challenge).
 _KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After", "Vary")
@@ -59,6 +66,26 @@ class ApiJsonErrorsMiddleware:
         return answer
 
 
+class DatabaseUnavailableMiddleware:
+    """A view (an API view's authentication included) that cannot reach the database answers 503 with
+    ``Retry-After: API_RETRY_AFTER_SECONDS`` on API and OTLP paths, instead of a 500: the request may be sent
+    again as it was, and the clients (analytics.client.http, OTLP exporters) do. Django's ``OperationalError``
+    and ``InterfaceError`` cover a server that is down or restarting, a dropped connection, a deadlock and
+    SQLite's "database is locked" — all worth one more try. Nothing was stored: each write is one transaction.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if request.path.startswith((API_PREFIX, OTLP_PREFIX)) and is_database_unavailable(exception):
+            return database_unavailable_response(request, exception)
+        return None
+
+
 class ApiBodySizeLimitMiddleware:
     """Refuse API (and OTLP) bodies over API_MAX_BODY_BYTES with 413 before anything reads them."""
 
@@ -77,3 +104,4 @@ class ApiBodySizeLimitMiddleware:
                     {"errors": {"body": [f"Request body is {length} bytes; the limit is {limit}."]}}, status=413
                 )
         return self.get_response(request)
+

@@ -47,6 +47,9 @@ class PydanticContract(OpenApiSerializerExtension):
 _WRITE_METHODS = {"post", "put", "patch", "delete"}
 
 
+_RETRY_LATER = {429, 503}
+
+
 def document_conventions(result, generator, request, public):
     """Postprocessing hook: what the conventions give every operation, written into the schema."""
     from analytics.platform.contracts import ERROR_DESCRIPTIONS, ErrorDetail, FieldErrors
@@ -83,13 +86,13 @@ def _require_body_unless_empty_is_valid(operation: dict, components: dict) -> No
 
 def _add_conventional_errors(path: str, method: str, operation: dict, descriptions: dict) -> None:
     """401 and 403 everywhere (a token is required; a read-only token cannot write; a session must be
-    staff's), 400 where there are query parameters or a body, 404 where there is a path parameter or
-    a page (past the last one), 413 and 415 where there is a body. An operation's own declaration of a
-    status wins.
+    staff's), 429 (throttled) and 503 (the database unavailable) everywhere, with ``Retry-After``; 400 where
+    there are query parameters or a body, 404 where there is a path parameter or a page (past the last
+    one), 413 and 415 where there is a body. An operation's own declaration of a status wins.
     """
     parameters = operation.get("parameters", [])
     has_body = "requestBody" in operation
-    codes = {401, 403}
+    codes = {401, 403, 429, 503}
     if has_body or any(p["in"] == "query" for p in parameters) or method in _WRITE_METHODS:
         codes.add(400)
     if any(p["in"] == "path" or p["name"] == "page" for p in parameters) or "{" in path:
@@ -105,3 +108,7 @@ def _add_conventional_errors(path: str, method: str, operation: dict, descriptio
             "description": descriptions[code],
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
         }
+        if code in _RETRY_LATER:
+            responses[str(code)]["headers"] = {"Retry-After": {
+                "description": "Seconds to wait before sending the request again.",
+                "schema": {"type": "integer", "minimum": 1}}}

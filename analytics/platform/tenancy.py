@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
@@ -88,7 +89,18 @@ class ApiToken(models.Model):
 
     @classmethod
     def find_active(cls, raw: str) -> ApiToken | None:
-        return cls.objects.active().select_related("org").filter(key_hash=hash_token(raw)).first()
+        """The active token whose secret is ``raw``, or None.
+
+        The database looks the token up by the SHA-256 of ``raw``, so what an index lookup's timing could tell
+        is how far the hash of a guess matches a stored hash — which says nothing about any secret, since
+        nobody can steer a hash. The found row's hash is still compared to the guess's in constant time
+        (``hmac.compare_digest``), so that no comparison of secret material in this code depends on timing.
+        """
+        digest = hash_token(raw)
+        token = cls.objects.active().select_related("org").filter(key_hash=digest).first()
+        if token is None or not hmac.compare_digest(token.key_hash, digest):
+            return None
+        return token
 
     @property
     def is_revoked(self) -> bool:

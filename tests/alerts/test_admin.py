@@ -314,3 +314,25 @@ def test_a_platform_rule_counts_every_orgs_samples(admin_client):
     response = admin_client.post("/admin/alerts/alertrule/add/", {**RULE_FORM, "org": ""}, follow=True)
     assert AlertRule.objects.filter(org=None, name="queue").exists()
     assert [m for m in response.context["messages"] if m.level_tag == "warning"] == []
+
+
+def test_a_slack_channels_page_shows_its_url_reduced_and_saving_it_back_keeps_the_url(admin_client):
+    from alerts.models import NotificationChannel
+
+    secret_url = "https://hooks.slack.com/services/T000/B000/the-secret-part"
+    channel = NotificationChannel.objects.create(org=org(), name="slack", kind="slack", config={"url": secret_url})
+    page = f"/admin/alerts/notificationchannel/{channel.pk}/change/"
+    response = admin_client.get(page)
+    assert response.status_code == 200 and "the-secret-part" not in response.content.decode()
+    form = response.context["adminform"].form
+    data = {name: form[name].value() for name in ("name", "kind", "repeat_interval_seconds", "group_wait_seconds",
+                                                  "timeout_seconds")}
+    data.update(org=channel.org.pk, config=form.fields["config"].prepare_value(form.initial["config"]),
+                default_for="[]", enabled="on")
+    assert admin_client.post(page, data).status_code == 302
+    channel.refresh_from_db()
+    assert channel.config == {"url": secret_url}  # the reduced URL sent back unchanged keeps the real one
+    data["config"] = '{"url": "https://hooks.slack.com/services/T1/B1/new"}'
+    assert admin_client.post(page, data).status_code == 302
+    channel.refresh_from_db()
+    assert channel.config == {"url": "https://hooks.slack.com/services/T1/B1/new"}
