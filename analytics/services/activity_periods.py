@@ -295,9 +295,10 @@ def _agent_rows(period: Period, computed_at: datetime) -> list[AgentAnalytics]:
     timeout = _heartbeat_timeout()
     # Agents with heartbeats before the ones fetched went silent (downtime until their next one); the others
     # had not started yet (time not counted).
-    silent_before = _entities_where(period.events(), "agent_id", Exists(ActivityEvent.objects.filter(
-        org=period.org, agent_id=OuterRef("agent_id"), type=EventType.AGENT_HEARTBEAT,
-        timestamp__lt=period.start - timeout)))
+    silent_before = set(ActivityEvent.objects.filter(
+        org=period.org, type=EventType.AGENT_HEARTBEAT, timestamp__lt=period.start - timeout,
+        agent_id__in=period.events().exclude(agent_id="").values("agent_id"),
+    ).values_list("agent_id", flat=True).distinct().order_by())
     figures = {row["agent_id"]: row for row in period.events().exclude(agent_id="").values("agent_id")
                .order_by("agent_id").annotate(
         calls=_count(EventType.AGENT_CALL),
@@ -454,24 +455,17 @@ def _entities(events, field: str, joined_type: str, start: datetime, end: dateti
     in_window = named.filter(timestamp__gte=start, timestamp__lt=end)
     active = set(in_window.values_list(field, flat=True).distinct().order_by())
     joined = set(in_window.filter(type=joined_type).values_list(field, flat=True).distinct().order_by())
-    seen_before = _entities_where(in_window, field, Exists(named.filter(**{field: OuterRef(field)},
-                                                                        timestamp__lt=start)))
+    # One grouped pass over the (org, field, timestamp) index: each entity's first event up to the end.
+    first_seen = named.filter(timestamp__lt=end).values(field).order_by().annotate(first=Min("timestamp"))
+    first_seen_in_window = set(first_seen.filter(first__gte=start).values_list(field, flat=True))
     previous = set(named.filter(timestamp__gte=previous_start, timestamp__lt=start)
                    .values_list(field, flat=True).distinct().order_by())
     return EntityCounts(
-        total=named.filter(timestamp__lt=end).values(field).distinct().order_by().count(),
+        total=first_seen.count(),
         active=len(active),
-        new=len(joined | (active - seen_before)),
+        new=len(joined | first_seen_in_window),
         churned=len(previous - active),
     )
-
-
-def _entities_where(events, field: str, condition: Exists) -> set[str]:
-    """The entities (``user_id`` or ``agent_id``) of ``events`` for which ``condition`` holds (an ``Exists``
-    over ``OuterRef(field)``), checked once per entity on one event of each, not once per event."""
-    one_event_each = events.exclude(**{field: ""}).values(field).order_by().annotate(first=Min("id")).values("first")
-    return set(ActivityEvent.objects.filter(pk__in=one_event_each).filter(condition)
-               .values_list(field, flat=True))
 
 
 def _contracts_open_at(events, end: datetime) -> int:

@@ -175,7 +175,9 @@ def _aggregate(series_ids, window: Window, group_sql: str, with_percentiles: boo
     where = f"series_id IN ({placeholders}) AND timestamp >= %s AND timestamp <= %s"
     ops = connection.ops
     params = [*series_ids, ops.adapt_datetimefield_value(window.start), ops.adapt_datetimefield_value(window.end)]
-    basic = "COUNT(*), SUM(value), AVG(value), MIN(value), MAX(value)"
+    # SUM / COUNT, not AVG: PostgreSQL's avg(float8) also keeps a sum of squares, which overflows (an error,
+    # "value out of range") for unequal values above ~1e146 that the API accepts (up to 1e300).
+    basic = "COUNT(*), SUM(value), SUM(value) / NULLIF(COUNT(*), 0), MIN(value), MAX(value)"
     names = list(PERCENTILES)
     if not with_percentiles:
         sql = f"SELECT {group_sql} AS grp, {basic} FROM {table} WHERE {where} GROUP BY 1"

@@ -260,6 +260,15 @@ def test_values_too_large_to_sum_are_refused_and_the_largest_accepted_sum_finite
     assert sum(point["value"] or 0 for point in points) == pytest.approx(3e300)
 
 
+def test_the_average_of_unequal_values_near_the_bound_is_finite(personas):
+    # PostgreSQL's avg(float8) keeps a sum of squares: over 1e300 and -1e300 it raised "value out of range".
+    personas.member.post("metrics/batch", [{"metric_name": "huge", "value": value} for value in (1e300, -1e300, 5e299)])
+    stats = personas.member.get("metrics/huge/statistics").json()
+    assert stats["count"] == 3 and stats["avg"] == pytest.approx(5e299 / 3)
+    points = personas.member.get("metrics/huge/time-series", {"aggregate": "avg"}).json()["points"]
+    assert [point["value"] for point in points if point["value"] is not None] == [pytest.approx(5e299 / 3)]
+
+
 def test_the_schema_states_the_value_bounds(personas):
     import yaml
 
