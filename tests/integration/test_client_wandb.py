@@ -9,6 +9,7 @@ import json
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,22 @@ def read_records(path: Path) -> list:
     return records
 
 
+def finished_records(path: Path, timeout: float = 30.0) -> list:
+    """The records once the run's exit record is on disk: wandb's service may still be writing the file after
+    ``finish()`` returns (seen on a loaded machine: a datastore read without its run record)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            records = read_records(path)
+        except Exception:  # a chunk still being written  # noqa: BLE001
+            if time.monotonic() > deadline:
+                raise
+            records = []
+        if any(record.WhichOneof("record_type") == "exit" for record in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
+
+
 class OfflineRun:
     def __init__(self, wandb_dir: Path):
         (datastore,) = wandb_dir.glob("wandb/offline-run-*/run-*.wandb")
@@ -85,7 +102,7 @@ class OfflineRun:
         self.info = None
         self.config: dict = {}
         self.history: list[dict] = []
-        for record in read_records(datastore):
+        for record in finished_records(datastore):
             kind = record.WhichOneof("record_type")
             if kind == "run":
                 self.info = record.run
