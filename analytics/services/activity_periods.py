@@ -295,11 +295,12 @@ def _agent_rows(period: Period, computed_at: datetime) -> list[AgentAnalytics]:
     timeout = _heartbeat_timeout()
     # Agents with heartbeats before the ones fetched went silent (downtime until their next one); the others
     # had not started yet (time not counted).
+    named = period.events().exclude(agent_id="")
     silent_before = set(ActivityEvent.objects.filter(
         org=period.org, type=EventType.AGENT_HEARTBEAT, timestamp__lt=period.start - timeout,
-        agent_id__in=period.events().exclude(agent_id="").values("agent_id"),
+        agent_id__in=named.values("agent_id"),
     ).values_list("agent_id", flat=True).distinct().order_by())
-    figures = {row["agent_id"]: row for row in period.events().exclude(agent_id="").values("agent_id")
+    figures = {row["agent_id"]: row for row in named.values("agent_id")
                .order_by("agent_id").annotate(
         calls=_count(EventType.AGENT_CALL),
         successful_calls=_count(EventType.AGENT_CALL, Q(success=True)),

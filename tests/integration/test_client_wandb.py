@@ -9,13 +9,13 @@ import json
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from analytics import create_analytics_client
 from analytics.client.wandb_backend import WandbBackend
+from tests.servers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,20 +79,14 @@ def read_records(path: Path) -> list:
     return records
 
 
-def finished_records(path: Path, timeout: float = 30.0) -> list:
+def finished_records(path: Path) -> list:
     """The records once the run's exit record is on disk: wandb's service may still be writing the file after
     ``finish()`` returns (seen on a loaded machine: a datastore read without its run record)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            records = read_records(path)
-        except Exception:  # a chunk still being written  # noqa: BLE001
-            if time.monotonic() > deadline:
-                raise
-            records = []
-        if any(record.WhichOneof("record_type") == "exit" for record in records) or time.monotonic() > deadline:
-            return records
-        time.sleep(0.1)
+    def with_exit_record():
+        records = read_records(path)
+        return records if any(record.WhichOneof("record_type") == "exit" for record in records) else None
+
+    return wait_for(with_exit_record, timeout=30, what="the wandb run's exit record")
 
 
 class OfflineRun:
