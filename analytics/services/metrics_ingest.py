@@ -135,12 +135,17 @@ def _series_for(org: Organization | None, items: list[MetricItem]) -> dict[tuple
 
 
 def _stored_event_ids(model, scope: Scope, ids: list[str]) -> set[str]:
-    # One array parameter on PostgreSQL: an IN list of 10,000 values costs more to build than to run.
+    # One array parameter on PostgreSQL: an IN list of 10,000 values costs more to build than to run. Joined
+    # from unnest() rather than "event_id = ANY(%s)": PostgreSQL (before 17) may apply an array condition on
+    # the second column of the (org, event_id) index as a filter over every row of the org instead of an
+    # index lookup, which it did while the column's statistics still said "all NULL" (a deployment whose
+    # clients start sending event ids): 13 ms for one id over 100,000 rows, against 0.03 ms joined.
     if connection.vendor == "postgresql":
-        in_scope, params = scope.sql("org_id")
+        in_scope, params = scope.sql("stored.org_id")
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT event_id FROM {model._meta.db_table} WHERE {in_scope} "
-                           "AND event_id = ANY(%s)", [*params, ids])
+            cursor.execute(f"SELECT stored.event_id FROM unnest(%s::varchar[]) AS wanted(event_id) "
+                           f"JOIN {model._meta.db_table} AS stored ON stored.event_id = wanted.event_id "
+                           f"WHERE {in_scope}", [ids, *params])
             return {row[0] for row in cursor.fetchall()}
     stored = set()
     for start in range(0, len(ids), INSERT_CHUNK):
