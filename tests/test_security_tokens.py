@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 
 import pytest
 from django.apps import apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from rest_framework.views import APIView
 
 from analytics.platform.tenancy import ApiToken, Organization
@@ -87,6 +91,57 @@ def test_a_wrong_or_revoked_token_gets_401(db):
     assert token_client(raw + "x").get("/api/v1/analytics/me").status_code == 401
     token.revoke()
     assert token_client(raw).get("/api/v1/analytics/me").status_code == 401
+
+
+def _token_lookups(queries) -> int:
+    return sum('FROM "analytics_apitoken"' in query["sql"] for query in queries.captured_queries)
+
+
+def test_a_token_found_active_is_reused_for_api_token_cache_seconds_without_a_lookup(db, settings):
+    settings.API_TOKEN_CACHE_SECONDS = 5
+    _, raw = ApiToken.issue(Organization.objects.create(slug="cached"))
+    client = token_client(raw)
+    with CaptureQueriesContext(connection) as first:
+        assert client.get("/api/v1/analytics/me").status_code == 200
+    with CaptureQueriesContext(connection) as again:
+        assert client.get("/api/v1/analytics/me").status_code == 200
+    assert (_token_lookups(first), _token_lookups(again)) == (1, 0)
+    settings.API_TOKEN_CACHE_SECONDS = 0  # off: every request looks its token up
+    with CaptureQueriesContext(connection) as uncached:
+        assert client.get("/api/v1/analytics/me").status_code == 200
+    assert _token_lookups(uncached) == 1
+
+
+@pytest.mark.parametrize("revoke", ["model", "api", "admin action", "delete"])
+def test_a_token_revoked_in_this_process_is_refused_at_once_although_it_was_reused(db, settings, admin_client,
+                                                                                    revoke):
+    settings.API_TOKEN_CACHE_SECONDS = 3600
+    org = Organization.objects.create(slug="revoked-here")
+    token, raw = ApiToken.issue(org)
+    other, other_raw = ApiToken.issue(org)
+    assert token_client(raw).get("/api/v1/analytics/me").status_code == 200  # found, kept
+    if revoke == "model":
+        token.revoke()
+    elif revoke == "api":
+        assert token_client(other_raw).delete(f"/api/v1/analytics/tokens/{token.pk}").status_code == 204
+    elif revoke == "admin action":
+        admin_client.post("/admin/analytics/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    else:
+        token.delete()
+    assert token_client(raw).get("/api/v1/analytics/me").status_code == 401
+    assert token_client(other_raw).get("/api/v1/analytics/me").status_code == 200  # only that one
+
+
+def test_a_token_revoked_by_another_process_is_refused_once_its_reuse_period_is_over(db, settings):
+    settings.API_TOKEN_CACHE_SECONDS = 0.5
+    token, raw = ApiToken.issue(Organization.objects.create(slug="revoked-elsewhere"))
+    client = token_client(raw)
+    assert client.get("/api/v1/analytics/me").status_code == 200
+    # Another worker revokes it: this process hears nothing of it (no signal here, only the row changes).
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    assert client.get("/api/v1/analytics/me").status_code == 200  # the documented bound: up to the period
+    time.sleep(0.6)
+    assert client.get("/api/v1/analytics/me").status_code == 401
 
 
 def test_the_walk_finds_every_write_operation_of_the_schema():

@@ -192,6 +192,9 @@ API_MAX_BATCH_ITEMS = 10_000
 # The Retry-After of a 503 while the database is unreachable (analytics/platform/middleware.py).
 API_RETRY_AFTER_SECONDS = env_int("API_RETRY_AFTER_SECONDS", 5, minimum=1)
 ANALYTICS_DEFAULT_ORG = env_str("ANALYTICS_DEFAULT_ORG", "default")
+# How long a process reuses a token it found active (analytics/platform/tenancy.py FoundTokens): the longest
+# another worker may still accept a token after it is revoked. 0: look every token up on every request.
+API_TOKEN_CACHE_SECONDS = env_int("API_TOKEN_CACHE_SECONDS", 5, minimum=0)
 # Each API token's (staff user's, address's) budget of requests: <count>/<s|min|h|day>, or "off"
 # (analytics/platform/throttling.py, docs/security.md). Over it: 429 with Retry-After.
 API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "6000/min")

@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 TOKEN_PREFIX = "twa_"
@@ -49,6 +53,52 @@ def hash_token(raw: str) -> str:
 class ApiTokenQuerySet(models.QuerySet):
     def active(self):
         return self.filter(revoked_at__isnull=True, org__isnull=False)
+
+    def revoke(self) -> int:
+        """Revoke every active token of the queryset; returns how many."""
+        active = self.filter(revoked_at__isnull=True)
+        digests = list(active.values_list("key_hash", flat=True))
+        count = active.update(revoked_at=timezone.now())
+        FOUND_TOKENS.forget(digests)
+        return count
+
+
+class FoundTokens:
+    """Tokens this process found active in the last API_TOKEN_CACHE_SECONDS, by hash: a client sending
+    requests back to back pays one lookup per period, not one per request.
+
+    A token revoked or deleted through this process is forgotten at once; the other processes (gunicorn
+    workers, hosts) keep their copy until it is that many seconds old — the longest a revoked token can still
+    be accepted. 0 turns the cache off.
+    """
+
+    MAX_ENTRIES = 10_000  # past this, start again: tokens are few, so only a flood of new ones gets here
+
+    def __init__(self):
+        self._found: dict[str, tuple[float, ApiToken]] = {}
+
+    def get(self, digest: str) -> ApiToken | None:
+        entry = self._found.get(digest)
+        if entry is None or time.monotonic() - entry[0] >= settings.API_TOKEN_CACHE_SECONDS:
+            return None
+        return entry[1]
+
+    def keep(self, digest: str, token: ApiToken) -> None:
+        if settings.API_TOKEN_CACHE_SECONDS <= 0:
+            return
+        if len(self._found) >= self.MAX_ENTRIES:
+            self._found = {}
+        self._found[digest] = (time.monotonic(), token)
+
+    def forget(self, digests) -> None:
+        for digest in digests:
+            self._found.pop(digest, None)
+
+    def clear(self) -> None:
+        self._found = {}
+
+
+FOUND_TOKENS = FoundTokens()
 
 
 class ApiToken(models.Model):
@@ -97,8 +147,13 @@ class ApiToken(models.Model):
         (``hmac.compare_digest``), so that no comparison of secret material in this code depends on timing.
         """
         digest = hash_token(raw)
-        token = cls.objects.active().select_related("org").filter(key_hash=digest).first()
-        if token is None or not hmac.compare_digest(token.key_hash, digest):
+        token = FOUND_TOKENS.get(digest)
+        if token is None:
+            token = cls.objects.active().select_related("org").filter(key_hash=digest).first()
+            if token is None:
+                return None
+            FOUND_TOKENS.keep(digest, token)
+        if not hmac.compare_digest(token.key_hash, digest):
             return None
         return token
 
@@ -119,3 +174,15 @@ class ApiToken(models.Model):
         stale = models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
         ApiToken.objects.filter(stale, pk=self.pk).update(last_used_at=now)
         self.last_used_at = now
+
+
+@receiver(post_save, sender=ApiToken)
+@receiver(post_delete, sender=ApiToken)
+def _forget_changed_token(sender, instance: ApiToken, **kwargs) -> None:
+    # A save may revoke the token or change what it may do (read_only): the next request looks it up again.
+    FOUND_TOKENS.forget([instance.key_hash])
+
+
+@receiver(post_delete, sender=Organization)
+def _forget_tokens_of_deleted_orgs(sender, **kwargs) -> None:
+    FOUND_TOKENS.clear()

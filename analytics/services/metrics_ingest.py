@@ -204,20 +204,33 @@ def _insert_events(org_id, rows: list[tuple]) -> int:
         return insert_rows(MetricEvent._meta.db_table, EVENT_COLUMNS, [row for row in rows if row[4] not in taken])
 
 
+LAST_SEEN_CHUNK = 1000  # series per UPDATE: three parameters each, well inside SQLite's limit
+
+
 def _update_last_seen(series: dict[tuple, MetricSeries], items: list[MetricItem]) -> None:
     latest: dict[tuple, MetricItem] = {}
     for item in items:
         current = latest.get(item.series_key)
         if current is None or item.timestamp >= current.timestamp:
             latest[item.series_key] = item
-    changed = []
+    changes = []
     for key, item in latest.items():
         row = series[key]
         if row.last_value is None or item.timestamp >= row.last_seen:
             row.last_seen, row.last_value = item.timestamp, item.value
-            changed.append(row)
-    if changed:
-        MetricSeries.objects.bulk_update(changed, ["last_seen", "last_value"])
+            changes.append((row.id, connection.ops.adapt_datetimefield_value(item.timestamp), item.value))
+    # One statement per chunk of series, each row changed only if its stored last event is not newer: a
+    # concurrent request that stored newer events first keeps them (the rows read above may be stale).
+    table = MetricSeries._meta.db_table
+    for start in range(0, len(changes), LAST_SEEN_CHUNK):
+        chunk = changes[start:start + LAST_SEEN_CHUNK]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET last_seen = latest.column2, last_value = latest.column3 "
+                f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))}) AS latest "
+                f"WHERE {table}.id = latest.column1 "
+                f"AND ({table}.last_value IS NULL OR {table}.last_seen <= latest.column2)",
+                [value for change in chunk for value in change])
 
 
 def record_metric(name: str, value: float, *, org: ScopeLike = PLATFORM, metric_type: str = "gauge",
