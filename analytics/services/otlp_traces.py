@@ -51,7 +51,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from pydantic import TypeAdapter, ValidationError
 
 from analytics.models import Organization
-from analytics.platform.contracts import ContractError, field_messages
+from analytics.platform.contracts import ContractError, field_messages, ingest_context
 from analytics.services.metrics_ingest import MetricItem, MetricType, ingest_metric_items
 from analytics.services.otlp_common import TAG_VALUE_MAX, IntakeResult, any_value_text, nanos_to_datetime, printable
 from analytics.services.skills import ExecutionItem, record_executions
@@ -141,7 +141,7 @@ def _execution(span, skill_id: str, attributes: dict[str, str], resource: dict[s
         "event_id": f"otlp:{span.trace_id.hex()}:{span.span_id.hex()}",
     }
     try:
-        return _EXECUTION.validate_python(data, context={"now": now})
+        return _EXECUTION.validate_python(data, context=ingest_context(now))
     except ValidationError as error:
         raise SpanRejected(str(ContractError(field_messages(error)))) from None
 

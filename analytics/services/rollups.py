@@ -41,6 +41,8 @@ LAG = timedelta(seconds=60)
 # small enough that a chunk of a busy metric fits in memory many times over.
 RAW_CHUNK = timedelta(hours=6)
 MINUTE, HOUR, DAY = RollupTier.MINUTE, RollupTier.HOUR, RollupTier.DAY
+TIERS = (MINUTE, HOUR, DAY)  # finest first: a day is built from its hours
+MAX_SERIES_FILTER = 500
 PERCENTILE_FRACTIONS = (0.5, 0.95, 0.99)
 ANALYZE_AFTER_ROWS = 100_000
 
@@ -101,25 +103,46 @@ def _series_owners(series_ids) -> dict[int, tuple]:
             MetricSeries.objects.filter(id__in=list(series_ids)).values_list("id", "org_id", "name")}
 
 
-def _rows_from_raw(tier: int, start: datetime, end: datetime, only_buckets: set[int] | None = None):
-    """Series and name rows of ``tier`` for the buckets in [start, end), from raw events."""
-    table = MetricEvent._meta.db_table
-    epoch = epoch_sql("timestamp")
+def _raw_values(start: datetime, end: datetime, series_ids=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(series ids, epoch seconds, values) of the raw events in [start, end); only of ``series_ids`` if given."""
     ops = connection.ops
+    sql = (f"SELECT series_id, {epoch_sql('timestamp')}, value FROM {MetricEvent._meta.db_table} "
+           "WHERE timestamp >= %s AND timestamp < %s")
+    params = [ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)]
+    # Past a few hundred series, reading the whole span and filtering here costs no more than the
+    # (series, timestamp) index would, and keeps the statement inside SQLite's parameter limit.
+    narrow = series_ids is not None and len(series_ids) <= MAX_SERIES_FILTER
+    if narrow:
+        sql += f" AND series_id IN ({', '.join(['%s'] * len(series_ids))})"
+        params += list(series_ids)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT series_id, {epoch}, value FROM {table} WHERE timestamp >= %s AND timestamp < %s",
-            [ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)],
-        )
+        cursor.execute(sql, params)
         fetched = cursor.fetchall()
     if not fetched:
-        return []
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
     data = np.array(fetched, dtype=np.float64)
-    series_ids, buckets, values = data[:, 0].astype(np.int64), data[:, 1].astype(np.int64) // tier * tier, data[:, 2]
+    ids, epochs, values = data[:, 0].astype(np.int64), data[:, 1].astype(np.int64), data[:, 2]
+    if series_ids is not None and not narrow:
+        keep = np.isin(ids, np.array(sorted(series_ids), dtype=np.int64))
+        ids, epochs, values = ids[keep], epochs[keep], values[keep]
+    return ids, epochs, values
+
+
+def _rows_from_values(tier: int, events: tuple[np.ndarray, np.ndarray, np.ndarray],
+                      only_buckets: set[int] | None = None, owners: dict[int, tuple] | None = None):
+    """Series and name rows of ``tier`` from raw ``events`` (see ``_raw_values``), for ``only_buckets`` if given.
+
+    ``owners`` ({series id: (org id, name)}) must hold every series of each name in ``events``.
+    """
+    series_ids, epochs, values = events
+    buckets = epochs // tier * tier
     if only_buckets is not None:
         keep = np.isin(buckets, np.array(sorted(only_buckets), dtype=np.int64))
         series_ids, buckets, values = series_ids[keep], buckets[keep], values[keep]
-    owners = _series_owners(np.unique(series_ids).tolist())
+    if values.size == 0:
+        return []
+    if owners is None:
+        owners = _series_owners(np.unique(series_ids).tolist())
     rows = [(tier, *owners[group], group, _from_epoch(bucket), *figures)
             for group, bucket, *figures in _grouped_rows(series_ids, buckets, values)]
     # Name rows: every series of a metric name in an org together.
@@ -132,13 +155,15 @@ def _rows_from_raw(tier: int, start: datetime, end: datetime, only_buckets: set[
     return rows
 
 
-def _rows_from_finer(tier: int, bucket: datetime) -> list[tuple]:
-    """Rows of one ``tier`` bucket by merging the rows of the next finer tier inside it."""
+def _rows_from_finer(tier: int, bucket: datetime, names: set[str] | None = None) -> list[tuple]:
+    """Rows of one ``tier`` bucket by merging the rows of the next finer tier inside it (of ``names`` if given)."""
     finer_tiers: dict[int, int] = {DAY: HOUR}
     finer = finer_tiers[tier]
     parts = defaultdict(list)
     finer_rows = MetricRollup.objects.filter(tier=finer, bucket_start__gte=bucket,
                                              bucket_start__lt=bucket + timedelta(seconds=tier))
+    if names is not None:
+        finer_rows = finer_rows.filter(name__in=names)
     for org_id, name, series_id, count, total, low, high, blob in finer_rows.values_list(
             "org_id", "name", "series_id", "count", "sum", "min", "max", "sketch"):
         parts[(org_id, name, series_id)].append((count, total, low, high, blob))
@@ -164,12 +189,17 @@ def _earliest_event() -> datetime | None:
     return first
 
 
-def _state(tier: int, default_start: datetime) -> RollupState:
-    state = RollupState.objects.select_for_update().filter(tier=tier).first()
-    if state is None:
-        start = floor_time(default_start, tier)
-        state = RollupState.objects.create(tier=tier, built_from=start, built_until=start)
-    return state
+def _states(now: datetime) -> dict[int, RollupState]:
+    """Each tier's state, locked for the run. Only the first run looks for the earliest event: after a raw
+    retention delete that index scan walks every dead entry until vacuum, and the states already say it."""
+    states = {state.tier: state for state in RollupState.objects.select_for_update().filter(tier__in=TIERS)}
+    missing = [tier for tier in TIERS if tier not in states]
+    if missing:
+        earliest = _earliest_event() or now
+        for tier in missing:
+            start = floor_time(max(earliest, retention_start(tier, now) or earliest), tier)
+            states[tier] = RollupState.objects.create(tier=tier, built_from=start, built_until=start)
+    return states
 
 
 class _TierCache(TypedDict):
@@ -221,21 +251,70 @@ def mark_dirty(series_times, now: datetime) -> int:
     return len(marks)
 
 
-def _rebuild_buckets(tier: int, buckets: set[int]) -> int:
-    """Rebuild the given buckets of ``tier`` (epoch seconds) the way ``_build_range`` builds them."""
-    written = 0
-    if tier == DAY:
-        for bucket in sorted(buckets):
-            day = _from_epoch(bucket)
-            written += _replace(DAY, {"bucket_start": day}, _rows_from_finer(DAY, day))
+def _rebuild_dirty(states: dict[int, RollupState], marks: list[tuple[int, datetime]], now: datetime) -> dict:
+    """Rebuild the built buckets holding the dirty (series, minute) ``marks``, for the metric names of those
+    series only: a late event costs the raw events of its name in its hour, not those of every metric.
+    Every series of a name is rebuilt together, since the name rows merge them (all orgs: rows are
+    replaced by name)."""
+    written = dict.fromkeys(TIERS, 0)
+    name_of = dict(MetricSeries.objects.filter(id__in={sid for sid, _ in marks}).values_list("id", "name"))
+    dirty = {(name_of[sid], _epoch(minute)) for sid, minute in marks if sid in name_of}
+    if not dirty:
         return written
-    by_hour = defaultdict(set)
-    for bucket in buckets:
-        by_hour[bucket // HOUR * HOUR].add(bucket)
-    for hour, hour_buckets in sorted(by_hour.items()):
+    owners = {sid: (org_id, name) for sid, org_id, name in MetricSeries.objects.filter(
+        name__in={name for name, _ in dirty}).values_list("id", "org_id", "name")}
+
+    def built(tier: int, bucket: int) -> bool:
+        return states[tier].built_from <= _from_epoch(bucket) < states[tier].built_until
+
+    by_hour: dict[int, tuple[set[str], set[int]]] = defaultdict(lambda: (set(), set()))
+    by_day: dict[int, set[str]] = defaultdict(set)
+    for name, minute in dirty:
+        hour_names, hour_minutes = by_hour[minute // HOUR * HOUR]
+        hour_names.add(name)
+        hour_minutes.add(minute)
+        by_day[minute // DAY * DAY].add(name)
+    # Minute and hour rows from one read of each dirty hour.
+    for hour, (names, minutes) in sorted(by_hour.items()):
+        minutes = {minute for minute in minutes if built(MINUTE, minute)}
+        if not minutes and not built(HOUR, hour):
+            continue
         start = _from_epoch(hour)
-        rows = _rows_from_raw(tier, start, start + timedelta(hours=1), hour_buckets)
-        written += _replace(tier, {"bucket_start__in": [_from_epoch(b) for b in hour_buckets]}, rows)
+        series_ids = [sid for sid, (_, name) in owners.items() if name in names]
+        events = _raw_values(start, start + timedelta(hours=1), series_ids)
+        if minutes:
+            buckets = [_from_epoch(minute) for minute in minutes]
+            written[MINUTE] += _replace(MINUTE, {"bucket_start__in": buckets, "name__in": names},
+                                        _rows_from_values(MINUTE, events, minutes, owners))
+        if built(HOUR, hour):
+            written[HOUR] += _replace(HOUR, {"bucket_start": start, "name__in": names},
+                                      _rows_from_values(HOUR, events, owners=owners))
+    minutes = {minute for _, minute in dirty}
+    for tier in (MINUTE, HOUR):
+        written[tier] += _extend_backwards(tier, states[tier], minutes, now)
+    # Days after all hours: they are merged from the hour rows just written.
+    for day, names in sorted(by_day.items()):
+        if built(DAY, day):
+            start = _from_epoch(day)
+            written[DAY] += _replace(DAY, {"bucket_start": start, "name__in": names},
+                                     _rows_from_finer(DAY, start, names))
+    written[DAY] += _extend_backwards(DAY, states[DAY], minutes, now)
+    return written
+
+
+def _extend_backwards(tier: int, state: RollupState, minutes: set[int], now: datetime) -> int:
+    """History recorded after the first run lies before built_from: build the tier back to its earliest
+    dirty bucket (or to the tier's retention)."""
+    earlier = [minute // tier * tier for minute in minutes if _from_epoch(minute // tier * tier) < state.built_from]
+    if not earlier:
+        return 0
+    floor = retention_start(tier, now)
+    new_from = max(_from_epoch(min(earlier)), floor) if floor else _from_epoch(min(earlier))
+    if new_from >= state.built_from:
+        return 0
+    written = _build_range(tier, new_from, state.built_from)
+    state.built_from = new_from
+    state.save(update_fields=["built_from"])
     return written
 
 
@@ -251,7 +330,7 @@ def _build_range(tier: int, start: datetime, end: datetime) -> int:
         return written
     while start < end:
         chunk_end = min(end, start + RAW_CHUNK)
-        rows = _rows_from_raw(tier, start, chunk_end)
+        rows = _rows_from_values(tier, _raw_values(start, chunk_end))
         written += _replace(tier, {"bucket_start__gte": start, "bucket_start__lt": chunk_end}, rows)
         start = chunk_end
     return written
@@ -263,35 +342,19 @@ def rollup_metrics(now: datetime | None = None) -> dict[str, int]:
     started = time.monotonic()
     written = {MINUTE: 0, HOUR: 0, DAY: 0}
     with transaction.atomic():
-        earliest = _earliest_event() or now
-        states = {
-            tier: _state(tier, max(earliest, retention_start(tier, now) or earliest)) for tier in (MINUTE, HOUR, DAY)
-        }
-        dirty = list(DirtyMinute.objects.values_list("id", "minute"))
-        dirty_minutes = {_epoch(minute) for _, minute in dirty}
-        # Finest first: an hour is rebuilt from raw, a day from its (rebuilt) hours.
-        for tier in (MINUTE, HOUR, DAY):
-            state = states[tier]
-            buckets = {minute // tier * tier for minute in dirty_minutes}
-            inside = {b for b in buckets if state.built_from <= _from_epoch(b) < state.built_until}
-            written[tier] += _rebuild_buckets(tier, inside)
-            # History recorded after the first run lies before built_from: extend the tier backwards.
-            earlier = [b for b in buckets if _from_epoch(b) < state.built_from]
-            if earlier:
-                floor = retention_start(tier, now)
-                new_from = max(_from_epoch(min(earlier)), floor) if floor else _from_epoch(min(earlier))
-                if new_from < state.built_from:
-                    written[tier] += _build_range(tier, new_from, state.built_from)
-                    state.built_from = new_from
-                    state.save(update_fields=["built_from"])
-        ids = [pk for pk, _ in dirty]
-        for start in range(0, len(ids), 5000):
-            DirtyMinute.objects.filter(id__in=ids[start:start + 5000]).delete()
+        states = _states(now)
+        dirty = list(DirtyMinute.objects.values_list("id", "series_id", "minute"))
+        if dirty:
+            for tier, count in _rebuild_dirty(states, [(sid, minute) for _, sid, minute in dirty], now).items():
+                written[tier] += count
+            ids = [pk for pk, _, _ in dirty]
+            for start in range(0, len(ids), 5000):
+                DirtyMinute.objects.filter(id__in=ids[start:start + 5000]).delete()
 
         until = {MINUTE: floor_time(now - LAG, MINUTE)}
         until[HOUR] = floor_time(until[MINUTE], HOUR)
         until[DAY] = floor_time(until[HOUR], DAY)
-        for tier in (MINUTE, HOUR, DAY):
+        for tier in TIERS:
             state = states[tier]
             if state.built_until < until[tier]:
                 written[tier] += _build_range(tier, state.built_until, until[tier])
