@@ -3,9 +3,11 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 
-from analytics.models import MetricEvent, OtlpCumulativeState, RecommendationLog, SkillExecution
+from analytics.models import MetricEvent, MetricEventKey, OtlpCumulativeState, RecommendationLog, SkillExecution
 from analytics.platform.batched import delete_in_batches
+from analytics.services import partitions
 from analytics.services.rollups import cleanup_rollups
 
 DELETE_BATCH = 10_000
@@ -14,7 +16,9 @@ DELETE_BATCH = 10_000
 def cleanup(now) -> dict[str, int]:
     cutoff = now - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS)
     removed = {
-        "metric events": delete_in_batches(MetricEvent.objects.filter(timestamp__lt=cutoff), DELETE_BATCH),
+        "metric events": _metric_events(cutoff),
+        # The event ids go with their events: an id is "already stored" as long as its event is.
+        "metric event ids": _metric_event_keys(cutoff),
         # Ratings, installs and explicit health scores are all-time figures and stay.
         "skill executions": delete_in_batches(SkillExecution.objects.filter(timestamp__lt=cutoff), DELETE_BATCH),
         # Their follow-up is read from skill_usage, which is gone past the same cutoff.
@@ -25,4 +29,32 @@ def cleanup(now) -> dict[str, int]:
                                                     DELETE_BATCH),
     }
     removed.update(cleanup_rollups(now))
+    # The daily run also creates the partitions ahead, for deployments that run the rollups from cron.
+    partitions.ensure_partitions(now)
     return removed
+
+
+def _metric_events(cutoff) -> int:
+    """PostgreSQL: whole day partitions dropped, the rest deleted (analytics/services/partitions.py); SQLite:
+    deleted in batches."""
+    if partitions.is_partitioned():
+        return partitions.remove_events_before(cutoff, DELETE_BATCH)
+    return delete_in_batches(MetricEvent.objects.filter(timestamp__lt=cutoff), DELETE_BATCH)
+
+
+def _metric_event_keys(cutoff) -> int:
+    """DELETE_BATCH keys at a time, by physical row id (ctid on PostgreSQL, rowid on SQLite): a batch is one
+    index range read and one statement, not a list of composite primary keys."""
+    table = MetricEventKey._meta.db_table
+    oldest = f'SELECT {{row}} FROM {table} WHERE "timestamp" < %s LIMIT %s'
+    if connection.vendor == "postgresql":  # = ANY(ARRAY(...)): a TID scan, where IN (...) would join
+        statement = f"DELETE FROM {table} WHERE ctid = ANY(ARRAY({oldest.format(row='ctid')}))"
+    else:
+        statement = f"DELETE FROM {table} WHERE rowid IN ({oldest.format(row='rowid')})"
+    removed = 0
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(statement, [connection.ops.adapt_datetimefield_value(cutoff), DELETE_BATCH])
+            removed += cursor.rowcount
+            if cursor.rowcount < DELETE_BATCH:
+                return removed

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from analytics.platform import backup, collectors
-from analytics.services import activity_periods, leaderboards, rollups
+from analytics.services import activity_periods, leaderboards, partitions, rollups
 
 
 @shared_task(name="analytics.cleanup_old_data")
@@ -19,6 +19,8 @@ def ping(payload: str = "pong") -> str:
 
 @shared_task(name="analytics.rollup_metrics")
 def rollup_metrics() -> dict[str, int]:
+    # The day partitions of the raw events ahead (PostgreSQL; one catalog query when none is missing).
+    partitions.ensure_partitions()
     return rollups.rollup_metrics()
 
 

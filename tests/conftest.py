@@ -38,6 +38,17 @@ def _fresh_rate_limits():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rollup_coverage():
+    """The query layer caches which rollup tiers are built for a second; a test's rolled-back rollups must
+    not answer the next test's questions."""
+    from analytics.services.rollups import _forget_built_tiers
+
+    _forget_built_tiers()
+    yield
+    _forget_built_tiers()
+
+
 @dataclass
 class Persona:
     """Someone calling the API: a client already authenticated as them."""

@@ -8,7 +8,7 @@ from analytics.models.activity import (
     UserAnalytics,
 )
 from analytics.models.leaderboards import LeaderboardEntry, RecommendationLog
-from analytics.models.metrics import MetricEvent, MetricSeries, MetricSeriesTag, MetricType
+from analytics.models.metrics import MetricEvent, MetricEventKey, MetricSeries, MetricSeriesTag, MetricType
 from analytics.models.otlp import OtlpCumulativeState
 from analytics.models.rollups import DirtyMinute, MetricRollup, RollupState, RollupTier
 from analytics.models.skills import (
@@ -24,7 +24,8 @@ from analytics.platform.tenancy import ApiToken, Organization
 __all__ = [
     "ActivityDirtyPeriod", "ActivityEvent", "AgentAnalytics", "EventType", "PeriodType", "PlatformMetrics",
     "UserAnalytics",
-    "ApiToken", "DirtyMinute", "LeaderboardEntry", "MetricEvent", "MetricRollup", "RollupState", "RollupTier",
+    "ApiToken", "DirtyMinute", "LeaderboardEntry", "MetricEvent", "MetricEventKey", "MetricRollup", "RollupState",
+    "RollupTier",
     "MetricSeries", "MetricSeriesTag", "RecommendationLog", "MetricType", "Organization", "OtlpCumulativeState",
     "Skill", "SkillExecution", "SkillExecutionTotals", "SkillHealthScore", "SkillInstall", "SkillRating",
 ]

@@ -74,7 +74,16 @@ class MetricSeriesTag(models.Model):
 
 
 class MetricEvent(models.Model):
-    """One recorded value. Kept for ANALYTICS_DB_RETENTION_DAYS; rollups outlive it."""
+    """One recorded value. Kept for ANALYTICS_DB_RETENTION_DAYS; rollups outlive it.
+
+    On PostgreSQL the table is partitioned by day on ``timestamp`` (migration 0009,
+    analytics/services/partitions.py). There it has no PRIMARY KEY constraint but a unique index on
+    (id, timestamp) (a partitioned table's unique index must include the partition key; migration 0009 says
+    why not a constraint); Django's primary key is ``id``, unique since one identity sequence feeds every
+    partition. The event ids an org stored live in
+    ``MetricEventKey``, not in a unique index here: a partitioned table's unique indexes must include the
+    partition key, so (org, event_id) cannot be unique on it.
+    """
 
     # No database-level foreign keys on this high-volume table: PostgreSQL checks each one per row at
     # commit, which costs more than the insert itself. Ingest creates the series in the same
@@ -92,11 +101,30 @@ class MetricEvent(models.Model):
             models.Index(fields=["series", "timestamp"], name="metric_event_series_time"),
             models.Index(fields=["timestamp"], name="metric_event_time"),
         ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["org", "event_id"], condition=models.Q(event_id__isnull=False), name="metric_event_dedup"
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.series_id}@{self.timestamp:%Y-%m-%d %H:%M:%S}={self.value}"
+
+
+class MetricEventKey(models.Model):
+    """An event id an org (or the platform) stored in ``MetricEvent``: the dedup of metric ingest.
+
+    Ingest claims the ids of a batch here with one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` in the
+    transaction that writes the events, so the answer says which ids are new and a concurrent writer of the
+    same id waits for the first one's commit (analytics/services/metrics_ingest.py, ``drop_duplicates``).
+    Retention removes a key with its event (``timestamp`` is the event's). The same table on SQLite and
+    PostgreSQL; on PostgreSQL it stays unpartitioned, so that (org, event_id) is unique across days.
+    """
+
+    pk = models.CompositePrimaryKey("org_key", "event_id")
+    # The org's id, 0 for the platform scope: a primary key column cannot be NULL. No foreign key: a deleted
+    # org's keys go with retention (PostgreSQL and SQLite never hand out an org id twice).
+    org_key = models.BigIntegerField()
+    event_id = models.CharField(max_length=128)
+    timestamp = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["timestamp"], name="metric_event_key_time")]
+
+    def __str__(self) -> str:
+        return f"{self.org_key}:{self.event_id}"

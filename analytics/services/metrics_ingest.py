@@ -11,18 +11,19 @@ for rows with no org (requests of staff and anonymous callers). ALL_ORGS cannot 
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Annotated
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from analytics.models import MetricEvent, MetricSeries, MetricSeriesTag, MetricType, Organization
+from analytics.models import MetricEvent, MetricEventKey, MetricSeries, MetricSeriesTag, MetricType, Organization
 from analytics.models.metrics import canonical_tags
 from analytics.platform.contracts import (
     EventId,
@@ -156,7 +157,12 @@ def _stored_event_ids(model, scope: Scope, ids: list[str]) -> set[str]:
 
 def drop_duplicates(model, org: ScopeLike, items: list) -> list:
     """Items whose ``event_id`` the org (or the platform) already stored in ``model`` (one family), or that
-    repeat an id earlier in the batch, are dropped. Shared by every ingest family."""
+    repeat an id earlier in the batch, are dropped. Shared by every ingest family.
+
+    For metric events the ids are *claimed* in ``MetricEventKey`` as they are checked (``_claim_event_ids``):
+    call it in the transaction that then stores every item it returns."""
+    if model is MetricEvent:
+        return _claim_event_ids(as_scope(org), items)
     ids = list({item.event_id for item in items if item.event_id is not None})
     if not ids:
         return items
@@ -169,6 +175,44 @@ def drop_duplicates(model, org: ScopeLike, items: list) -> list:
             seen.add(item.event_id)
         fresh.append(item)
     return fresh
+
+
+def _claim_event_ids(scope: Scope, items: list) -> list:
+    """The items whose event id is new for the scope (and those without one); their ids recorded as stored.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` into the key table says which ids are new: race-safe,
+    since a concurrent transaction inserting the same id waits for this one's commit and then gets a
+    conflict (or, if this one rolls back, the id). The events table (partitioned by day on PostgreSQL) has
+    no unique index on event ids, so that ids stay unique across days."""
+    firsts: dict[str, int] = {}  # each id's first item, by position in the batch
+    for position, item in enumerate(items):
+        if item.event_id is not None and item.event_id not in firsts:
+            firsts[item.event_id] = position
+    if not firsts:
+        return items
+    if scope.is_all:
+        scope.owner()  # raises: all orgs together own no row
+    org_key = scope.org_id or 0  # the platform's ids under 0
+    # In id order: two batches sharing ids then wait for each other instead of deadlocking on them.
+    ordered = sorted(firsts)
+    table = MetricEventKey._meta.db_table
+    columns = f'INSERT INTO {table} (org_key, event_id, "timestamp") '
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Array parameters: one statement whatever the batch size, as the event-id check always was.
+            cursor.execute(columns + "SELECT %s, claimed.event_id, claimed.moment "
+                           "FROM unnest(%s::varchar[], %s::timestamptz[]) AS claimed(event_id, moment) "
+                           "ON CONFLICT DO NOTHING RETURNING event_id",
+                           [org_key, ordered, [items[firsts[event_id]].timestamp for event_id in ordered]])
+        else:
+            # SQLite: the pairs as one JSON parameter (json_each), the times in the form Django stores them.
+            adapt = connection.ops.adapt_datetimefield_value
+            pairs = json.dumps([[event_id, adapt(items[firsts[event_id]].timestamp)] for event_id in ordered])
+            cursor.execute(columns + "SELECT %s, claimed.value ->> 0, claimed.value ->> 1 FROM json_each(%s) "
+                           "AS claimed WHERE true ON CONFLICT DO NOTHING RETURNING event_id", [org_key, pairs])
+        claimed = {row[0] for row in cursor.fetchall()}
+    kept = {firsts[event_id] for event_id in claimed}
+    return [item for position, item in enumerate(items) if item.event_id is None or position in kept]
 
 
 @transaction.atomic
@@ -191,17 +235,10 @@ def ingest_metric_items(org: ScopeLike, items: list[MetricItem]) -> IngestResult
 
 
 def _insert_events(org_id, rows: list[tuple]) -> int:
-    """Insert the rows; returns how many were stored."""
-    try:
-        with transaction.atomic():
-            return insert_rows(MetricEvent._meta.db_table, EVENT_COLUMNS, rows)
-    except IntegrityError:
-        # Another request stored some of these event ids meanwhile: keep theirs, store the rest.
-        ids = [row[4] for row in rows if row[4] is not None]
-        if not ids:
-            raise
-        taken = set(MetricEvent.objects.filter(org_id=org_id, event_id__in=ids).values_list("event_id", flat=True))
-        return insert_rows(MetricEvent._meta.db_table, EVENT_COLUMNS, [row for row in rows if row[4] not in taken])
+    """Insert the rows (their event ids already claimed by ``drop_duplicates``); returns how many were stored.
+
+    ``org_id`` is the org the rows belong to (every row carries it too)."""
+    return insert_rows(MetricEvent._meta.db_table, EVENT_COLUMNS, rows)
 
 
 LAST_SEEN_CHUNK = 1000  # series per UPDATE: three parameters each, well inside SQLite's limit
