@@ -6,7 +6,7 @@ import sys
 
 BENCHMARKS = [["metrics"], ["alerts"], ["alerts", "--postgres"], ["monitoring"], ["monitoring", "--postgres"],
               ["otlp"], ["otlp", "--postgres"], ["activity"], ["activity", "--postgres"],
-              ["exposition"], ["exposition", "--postgres"], ["http"]]
+              ["exposition"], ["exposition", "--postgres"], ["http"], ["partitions"], ["reads"]]
 
 
 def main() -> int:

@@ -65,9 +65,11 @@ def load_events(total: int, end: datetime, seed: int = 20261123) -> dict:
     from django.db import connection
 
     from analytics.models import MetricSeries, Organization
+    from analytics.services.partitions import ensure_partitions
 
     rng = np.random.default_rng(seed)
     org = Organization.objects.create(slug="bench", name="Bench")
+    ensure_partitions(end)  # the day partitions the scheduler's rollup job would have created (PostgreSQL)
     hot_series = [MetricSeries.objects.create(org=org, name=HOT, metric_type="timer", unit="ms",
                                               tags={"endpoint": f"/api/e{i}"}) for i in range(4)]
     other_series = [MetricSeries.objects.create(org=org, name=f"metric.{i:03d}", metric_type="gauge",
