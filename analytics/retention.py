@@ -3,10 +3,9 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
 
 from analytics.models import MetricEvent, MetricEventKey, OtlpCumulativeState, RecommendationLog, SkillExecution
-from analytics.platform.batched import delete_in_batches
+from analytics.platform.batched import delete_in_batches, delete_older_by_row_id
 from analytics.services import partitions
 from analytics.services.rollups import cleanup_rollups
 
@@ -43,18 +42,5 @@ def _metric_events(cutoff) -> int:
 
 
 def _metric_event_keys(cutoff) -> int:
-    """DELETE_BATCH keys at a time, by physical row id (ctid on PostgreSQL, rowid on SQLite): a batch is one
-    index range read and one statement, not a list of composite primary keys."""
-    table = MetricEventKey._meta.db_table
-    oldest = f'SELECT {{row}} FROM {table} WHERE "timestamp" < %s LIMIT %s'
-    if connection.vendor == "postgresql":  # = ANY(ARRAY(...)): a TID scan, where IN (...) would join
-        statement = f"DELETE FROM {table} WHERE ctid = ANY(ARRAY({oldest.format(row='ctid')}))"
-    else:
-        statement = f"DELETE FROM {table} WHERE rowid IN ({oldest.format(row='rowid')})"
-    removed = 0
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute(statement, [connection.ops.adapt_datetimefield_value(cutoff), DELETE_BATCH])
-            removed += cursor.rowcount
-            if cursor.rowcount < DELETE_BATCH:
-                return removed
+    """By physical row id: the key table's primary key is composite."""
+    return delete_older_by_row_id(MetricEventKey._meta.db_table, cutoff, DELETE_BATCH)

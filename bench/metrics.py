@@ -197,8 +197,8 @@ def ingest_steps(org, rows: int = 100_000, batch: int = 10_000) -> dict:
             fresh = timed("event-id check", ingest.drop_duplicates, MetricEvent, org, items)
             series = timed("series lookup", ingest._series_for, org, fresh)
             series_ids = [series[item.series_key].id for item in fresh]
-            timed("COPY", ingest._insert_events, org.id, [(series_id, org.id, item.timestamp, item.value, item.event_id)
-                                                          for series_id, item in zip(series_ids, fresh, strict=True)])
+            timed("COPY", ingest._insert_events, [(series_id, org.id, item.timestamp, item.value, item.event_id)
+                                                  for series_id, item in zip(series_ids, fresh, strict=True)])
             timed("last seen", ingest._update_last_seen, series, fresh)
             timed("dirty marks", mark_dirty, zip(series_ids, (item.timestamp for item in fresh), strict=True),
                   timezone.now())

@@ -19,3 +19,23 @@ def delete_in_batches(queryset, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
         if not batch:
             return removed
         removed += queryset.model._base_manager.filter(pk__in=batch).delete()[0]
+
+
+def delete_older_by_row_id(table: str, cutoff, batch_size: int, column: str = "timestamp") -> int:
+    """Delete the rows of ``table`` whose ``column`` is before ``cutoff``, ``batch_size`` at a time, by physical
+    row id (ctid on PostgreSQL, rowid on SQLite): each batch is one index range read and one statement, for
+    tables whose primary key is composite or that have none. Returns the rows deleted."""
+    from django.db import connection
+
+    oldest = f'SELECT {{row}} FROM {table} WHERE "{column}" < %s LIMIT %s'
+    if connection.vendor == "postgresql":  # = ANY(ARRAY(...)): a TID scan, where IN (...) would join
+        statement = f"DELETE FROM {table} WHERE ctid = ANY(ARRAY({oldest.format(row='ctid')}))"
+    else:
+        statement = f"DELETE FROM {table} WHERE rowid IN ({oldest.format(row='rowid')})"
+    removed = 0
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(statement, [connection.ops.adapt_datetimefield_value(cutoff), batch_size])
+            removed += cursor.rowcount
+            if cursor.rowcount < batch_size:
+                return removed

@@ -226,18 +226,16 @@ def ingest_metric_items(org: ScopeLike, items: list[MetricItem]) -> IngestResult
         series = _series_for(owner, fresh)
         org_id = scope.org_id
         series_ids = [series[item.series_key].id for item in fresh]
-        stored = _insert_events(org_id, [(series_id, org_id, item.timestamp, item.value, item.event_id)
-                                         for series_id, item in zip(series_ids, fresh, strict=True)])
+        stored = _insert_events([(series_id, org_id, item.timestamp, item.value, item.event_id)
+                                 for series_id, item in zip(series_ids, fresh, strict=True)])
         _update_last_seen(series, fresh)
         mark_dirty(zip(series_ids, (item.timestamp for item in fresh), strict=True), timezone.now())
         return IngestResult(accepted=stored, duplicates=len(items) - stored)
     return IngestResult(accepted=0, duplicates=len(items))
 
 
-def _insert_events(org_id, rows: list[tuple]) -> int:
-    """Insert the rows (their event ids already claimed by ``drop_duplicates``); returns how many were stored.
-
-    ``org_id`` is the org the rows belong to (every row carries it too)."""
+def _insert_events(rows: list[tuple]) -> int:
+    """Insert the rows (their event ids already claimed by ``drop_duplicates``); returns how many were stored."""
     return insert_rows(MetricEvent._meta.db_table, EVENT_COLUMNS, rows)
 
 

@@ -29,6 +29,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from analytics.models import MetricEvent
+from analytics.platform.batched import delete_older_by_row_id
 
 logger = logging.getLogger(__name__)
 
@@ -186,17 +187,5 @@ def remove_events_before(cutoff: datetime, batch_size: int) -> int:
                     time.sleep(attempt)
     straddling = [p.name for p in partitions if p.start < cutoff < p.end]
     for table in [*straddling, DEFAULT_PARTITION]:
-        removed += _delete_rows_before(table, cutoff, batch_size)
+        removed += delete_older_by_row_id(table, cutoff, batch_size)
     return removed
-
-
-def _delete_rows_before(table: str, cutoff: datetime, batch_size: int) -> int:
-    """Delete the rows of one partition older than ``cutoff``, ``batch_size`` at a time (by ctid: a TID scan)."""
-    removed = 0
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute(f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
-                           f'SELECT ctid FROM {table} WHERE "timestamp" < %s LIMIT %s))', [cutoff, batch_size])
-            removed += cursor.rowcount
-            if cursor.rowcount < batch_size:
-                return removed
