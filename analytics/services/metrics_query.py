@@ -288,9 +288,9 @@ def grouped_statistics(name: str, window: Window, group_by: list[str], *, org: S
         source = "raw"
     else:
         partials = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=group_of,
-                                               whole_name=False)
-        found = {group: partial.stats(PERCENTILES.values()) for (_, group), partial in partials.items()
-                 if partial.count}
+                                               whole_name=False, with_sketches=with_percentiles)
+        fractions = PERCENTILES.values() if with_percentiles else None
+        found = {group: partial.stats(fractions) for (_, group), partial in partials.items() if partial.count}
         source = "rollup"
     groups = [
         GroupStats(metric_name=name, start=window.start, end=window.end, tags=group_tags[index], source=source,
@@ -390,9 +390,9 @@ def _series_from_rollups(name, window, seconds, aggregate, *, org, ids, whole_na
         else:
             edges.append(moment)
     found: dict[int, dict] = {}
+    percentile = aggregate in PERCENTILES
     if interior:
         single_row = seconds == tier and ((whole_name and not org.is_all) or len(ids) == 1)
-        percentile = aggregate in PERCENTILES
         rows = rollup_reads.bucket_rows(
             tier, interior[0], interior[-1] + timedelta(seconds=seconds), name=name, org=org, series_ids=ids,
             whole_name=whole_name, with_sketches=percentile and not single_row,
@@ -409,22 +409,19 @@ def _series_from_rollups(name, window, seconds, aggregate, *, org, ids, whole_na
                                  "min": low, "max": high, "p50": p50, "p95": p95, "p99": p99}
                 continue
             partial = partials.setdefault(bucket, rollup_reads.Partial())
-            sketch = Sketch.from_bytes(row[8]) if percentile else Sketch.empty()
-            partial.add(row[1], row[2], row[3], row[4], sketch)
+            partial.add(row[1], row[2], row[3], row[4], Sketch.from_bytes(row[8]) if percentile else None)
         for bucket, partial in partials.items():
-            found[bucket] = partial.stats(PERCENTILES.values()) if percentile else {
-                "count": partial.count, "sum": partial.sum, "avg": partial.sum / partial.count,
-                "min": partial.min, "max": partial.max}
+            found[bucket] = partial.stats(PERCENTILES.values() if percentile else None)
     segments = []
     for index, moment in enumerate(edges):
         start = max(moment, window.start)
         end = min(moment + timedelta(seconds=seconds), window.end)
         segments += coverage.plan(start, end, closed=end == window.end, part=index)
     partials = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=dict.fromkeys(ids, 0),
-                                           whole_name=whole_name) if segments else {}
+                                           whole_name=whole_name, with_sketches=percentile) if segments else {}
     for (index, _), partial in partials.items():
         if partial.count:
-            found[int(edges[index].timestamp())] = partial.stats(PERCENTILES.values())
+            found[int(edges[index].timestamp())] = partial.stats(PERCENTILES.values() if percentile else None)
     return found
 
 

@@ -43,22 +43,26 @@ class Partial:
     max: float | None = None
     sketches: list = field(default_factory=list)
 
-    def add(self, count, total, low, high, sketch: Sketch) -> None:
+    def add(self, count, total, low, high, sketch: Sketch | None = None) -> None:
         if not count:
             return
         self.count += int(count)
         self.sum += float(total)
         self.min = low if self.min is None else min(self.min, low)
         self.max = high if self.max is None else max(self.max, high)
-        self.sketches.append(sketch)
+        if sketch is not None:
+            self.sketches.append(sketch)
 
-    def stats(self, fractions) -> dict:
+    def stats(self, fractions=None) -> dict:
+        """count, sum, avg, min and max; with ``fractions`` (those of p50, p95 and p99) the percentiles too."""
         if not self.count:
             return {}
-        merged = Sketch.merge(self.sketches)
-        p50, p95, p99 = merged.quantiles(fractions, self.min, self.max)
-        return {"count": self.count, "sum": self.sum, "avg": self.sum / self.count, "min": self.min,
-                "max": self.max, "p50": p50, "p95": p95, "p99": p99}
+        figures = {"count": self.count, "sum": self.sum, "avg": self.sum / self.count, "min": self.min,
+                   "max": self.max}
+        if fractions is not None:
+            p50, p95, p99 = Sketch.merge(self.sketches).quantiles(fractions, self.min, self.max)
+            figures.update(p50=p50, p95=p95, p99=p99)
+        return figures
 
 
 class Coverage:
@@ -147,23 +151,28 @@ def _labelled(segments: list[tuple[int, Segment]], column: str, with_tier: bool)
     return label, " OR ".join(conditions), flat
 
 
-def _raw_values(segments: list[Segment], series_ids: list[int]) -> list[tuple[int, int, float]]:
-    """(segment index, series_id, value) of the raw events in the raw segments."""
+def _raw_values(segments: list[Segment], series_ids: list[int], *, totals: bool = False) -> list[tuple]:
+    """(segment index, series_id, value) of the raw events in the raw segments; with ``totals``, (segment
+    index, series_id, count, sum, min, max) per segment and series instead, summed by the database."""
     raw = [(index, s) for index, s in enumerate(segments) if s.tier is None]
     if not raw or not series_ids:
         return []
     label, condition, params = _labelled(raw, "timestamp", with_tier=False)
     placeholders = ", ".join(["%s"] * len(series_ids))
+    columns, grouping = "value", ""
+    if totals:
+        columns, grouping = "COUNT(*), SUM(value), MIN(value), MAX(value)", " GROUP BY 1, 2"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {label}, series_id, value FROM {MetricEvent._meta.db_table} "
-            f"WHERE series_id IN ({placeholders}) AND ({condition})", [*params, *series_ids, *params])
+            f"SELECT {label}, series_id, {columns} FROM {MetricEvent._meta.db_table} "
+            f"WHERE series_id IN ({placeholders}) AND ({condition}){grouping}", [*params, *series_ids, *params])
         return cursor.fetchall()
 
 
-def _rollup_rows(segments: list[Segment], *, name, org, series_ids, by_series: bool):
+def _rollup_rows(segments: list[Segment], *, name, org, series_ids, by_series: bool, sketches: bool = True):
     """(segment index, series_id, count, sum, min, max, sketch) of the segments' rollup rows, in one
-    query: name rows (every series of the name) or the given series' rows."""
+    query: name rows (every series of the name) or the given series' rows. Without ``sketches``, (segment
+    index, series_id, count, sum, min, max) per segment and series, summed by the database."""
     rolled = [(index, s) for index, s in enumerate(segments) if s.tier is not None]
     if not rolled:
         return []
@@ -174,27 +183,40 @@ def _rollup_rows(segments: list[Segment], *, name, org, series_ids, by_series: b
     else:
         in_org, org_params = org.sql("org_id")  # org: a Scope; name rows are per org (NULL: the platform)
         scope, scope_params = f"series_id IS NULL AND name = %s AND {in_org}", [name, *org_params]
+    columns, grouping = "count, sum, min, max, sketch", ""
+    if not sketches:
+        columns, grouping = "SUM(count), SUM(sum), MIN(min), MAX(max)", " GROUP BY 1, 2"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {label}, series_id, count, sum, min, max, sketch FROM {MetricRollup._meta.db_table} "
-            f"WHERE {scope} AND ({condition})", [*params, *scope_params, *params])
+            f"SELECT {label}, series_id, {columns} FROM {MetricRollup._meta.db_table} "
+            f"WHERE {scope} AND ({condition}){grouping}", [*params, *scope_params, *params])
         return cursor.fetchall()
 
 
-def mixed_partials(segments, *, name, org, series_groups: dict[int, int],
-                   whole_name: bool) -> dict[tuple[int, int], Partial]:
+def mixed_partials(segments, *, name, org, series_groups: dict[int, int], whole_name: bool,
+                   with_sketches: bool = True) -> dict[tuple[int, int], Partial]:
     """Per (segment part, group): the rollup rows and raw events of the segments combined, in two queries.
 
     ``series_groups`` maps each matching series to its group; ``whole_name`` means the
-    question covers every series of the name (one group), so name rows can be read.
+    question covers every series of the name (one group), so name rows can be read. Without
+    ``with_sketches`` (no percentiles asked) the database sums the rows and no sketch is read.
     """
     partials: dict[tuple[int, int], Partial] = defaultdict(Partial)
-    rows = _rollup_rows(segments, name=name, org=org, series_ids=list(series_groups), by_series=not whole_name)
+    series_ids = list(series_groups)
+    if not with_sketches:
+        for rows in (_rollup_rows(segments, name=name, org=org, series_ids=series_ids, by_series=not whole_name,
+                                  sketches=False),
+                     _raw_values(segments, series_ids, totals=True)):
+            for index, series_id, count, total, low, high in rows:
+                group = 0 if whole_name else series_groups[series_id]
+                partials[(segments[index].part, group)].add(count, total, low, high)
+        return partials
+    rows = _rollup_rows(segments, name=name, org=org, series_ids=series_ids, by_series=not whole_name)
     for index, series_id, count, total, low, high, blob in rows:
         group = 0 if whole_name else series_groups[series_id]
         partials[(segments[index].part, group)].add(count, total, low, high, Sketch.from_bytes(blob))
     values = defaultdict(list)
-    for index, series_id, value in _raw_values(segments, list(series_groups)):
+    for index, series_id, value in _raw_values(segments, series_ids):
         values[(segments[index].part, series_groups[series_id])].append(value)
     for key, found in values.items():
         array = np.asarray(found, dtype=np.float64)

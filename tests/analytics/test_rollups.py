@@ -105,6 +105,31 @@ def test_every_path_agrees_with_the_exact_answer(world, settings):
 
 
 @pytest.mark.django_db
+def test_counts_without_percentiles_are_summed_by_the_database_and_exact(world):
+    """with_percentiles=False reads no sketch: the rows and raw edges are summed in SQL, still exact."""
+    now = timezone.now()
+    ragged = Window(now - timedelta(days=2, hours=5, minutes=17, seconds=23), now)
+    assert {None, RollupTier.MINUTE, RollupTier.HOUR, RollupTier.DAY} <= tiers_used(ragged)
+    groups = query.grouped_statistics("lat", ragged, ["host"], org=world.org, with_percentiles=False)
+    assert sorted(group.tags["host"] for group in groups) == HOSTS
+    for group in groups:
+        values = world.exact(ragged, host=group.tags["host"])
+        assert group.source == "rollup"
+        assert group.count == values.size
+        assert group.sum == pytest.approx(values.sum(), rel=1e-9)
+        assert (group.min, group.max) == (values.min(), values.max())
+        assert group.p50 is None and group.p99 is None  # not asked for, not estimated
+
+    # A time series of counts, whose first and last buckets are planned from raw and finer rows.
+    series = query.time_series("lat", ragged, interval="1d", aggregate="count", org=world.org, tags={"host": "h1"})
+    assert series.source == "rollup"
+    for moment, value in series.points:
+        bucket = Window(max(moment, ragged.start), min(moment + timedelta(days=1, microseconds=-1), ragged.end))
+        expected = world.exact(bucket, host="h1").size
+        assert value == (expected or None), moment
+
+
+@pytest.mark.django_db
 def test_time_series_from_rollups_match_exact_buckets(world):
     now = timezone.now()
     cases = [("1h", 3600, timedelta(days=2)), ("1m", 60, timedelta(hours=3)), ("1d", 86400, timedelta(days=3)),
