@@ -38,7 +38,6 @@ from analytics.platform.contracts import ResponseContract, Source
 from analytics.platform.scope import ALL_ORGS, ScopeLike, as_scope
 from analytics.platform.windows import Window
 from analytics.services import rollup_reads
-from analytics.services.sketch import Sketch
 
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 Aggregate = Literal["avg", "sum", "count", "min", "max", "p50", "p95", "p99", "rate"]
@@ -409,7 +408,7 @@ def _series_from_rollups(name, window, seconds, aggregate, *, org, ids, whole_na
                                  "min": low, "max": high, "p50": p50, "p95": p95, "p99": p99}
                 continue
             partial = partials.setdefault(bucket, rollup_reads.Partial())
-            partial.add(row[1], row[2], row[3], row[4], Sketch.from_bytes(row[8]) if percentile else None)
+            partial.add(row[1], row[2], row[3], row[4], blob=row[8] if percentile else None)
         for bucket, partial in partials.items():
             found[bucket] = partial.stats(PERCENTILES.values() if percentile else None)
     segments = []

@@ -35,15 +35,16 @@ class Segment:
 
 @dataclass
 class Partial:
-    """What a group has so far: exact count, sum, min and max, and a sketch."""
+    """What a group has so far: exact count, sum, min and max, and sketches (built, or stored blobs)."""
 
     count: int = 0
     sum: float = 0.0
     min: float | None = None
     max: float | None = None
-    sketches: list = field(default_factory=list)
+    sketches: list[Sketch] = field(default_factory=list)
+    blobs: list[bytes] = field(default_factory=list)  # rollup rows' sketches, decoded together by stats()
 
-    def add(self, count, total, low, high, sketch: Sketch | None = None) -> None:
+    def add(self, count, total, low, high, sketch: Sketch | None = None, blob: bytes | None = None) -> None:
         if not count:
             return
         self.count += int(count)
@@ -52,6 +53,8 @@ class Partial:
         self.max = high if self.max is None else max(self.max, high)
         if sketch is not None:
             self.sketches.append(sketch)
+        if blob is not None:
+            self.blobs.append(blob)
 
     def stats(self, fractions=None) -> dict:
         """count, sum, avg, min and max; with ``fractions`` (those of p50, p95 and p99) the percentiles too."""
@@ -60,7 +63,8 @@ class Partial:
         figures = {"count": self.count, "sum": self.sum, "avg": self.sum / self.count, "min": self.min,
                    "max": self.max}
         if fractions is not None:
-            p50, p95, p99 = Sketch.merge(self.sketches).quantiles(fractions, self.min, self.max)
+            sketches = [*self.sketches, Sketch.merge_blobs(self.blobs)] if self.blobs else self.sketches
+            p50, p95, p99 = Sketch.merge(sketches).quantiles(fractions, self.min, self.max)
             figures.update(p50=p50, p95=p95, p99=p99)
         return figures
 
@@ -214,7 +218,7 @@ def mixed_partials(segments, *, name, org, series_groups: dict[int, int], whole_
     rows = _rollup_rows(segments, name=name, org=org, series_ids=series_ids, by_series=not whole_name)
     for index, series_id, count, total, low, high, blob in rows:
         group = 0 if whole_name else series_groups[series_id]
-        partials[(segments[index].part, group)].add(count, total, low, high, Sketch.from_bytes(blob))
+        partials[(segments[index].part, group)].add(count, total, low, high, blob=blob)
     values = defaultdict(list)
     for index, series_id, value in _raw_values(segments, series_ids):
         values[(segments[index].part, series_groups[series_id])].append(value)

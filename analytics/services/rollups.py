@@ -169,7 +169,7 @@ def _rows_from_finer(tier: int, bucket: datetime, names: set[str] | None = None)
         parts[(org_id, name, series_id)].append((count, total, low, high, blob))
     rows = []
     for (org_id, name, series_id), pieces in parts.items():
-        sketch = Sketch.merge(Sketch.from_bytes(piece[4]) for piece in pieces)
+        sketch = Sketch.merge_blobs(piece[4] for piece in pieces)
         low, high = min(p[2] for p in pieces), max(p[3] for p in pieces)
         rows.append((tier, org_id, name, series_id, bucket, sum(p[0] for p in pieces), sum(p[1] for p in pieces),
                      low, high, *sketch.quantiles(PERCENTILE_FRACTIONS, low, high), sketch.to_bytes()))

@@ -67,6 +67,25 @@ def test_the_vectorised_encoder_writes_the_same_blobs_as_to_bytes():
         assert_same_sketch(Sketch.from_bytes(blob), Sketch.from_values(group))
 
 
+def test_merging_stored_blobs_together_equals_decoding_each_and_merging():
+    """merge_blobs (the read path over many rollup rows) against from_bytes + merge: dense and sparse sides,
+    negative values and zeros, an empty sketch and a legacy (headerless) blob among them."""
+    rng = np.random.default_rng(17)
+    sketches = [Sketch.from_values(rng.lognormal(5, 0.8, size)) for size in (1, 2, 30, 900)]  # sparse and dense
+    sketches += [Sketch.from_values(sample_values(seed=4, size=600)), Sketch.empty(), Sketch.from_values([0.0])]
+    blobs = [sketch.to_bytes() for sketch in sketches]
+    blobs.append(Sketch.from_values(sample_values(seed=5, size=50)).to_bytes()[HEADER.size:])  # legacy
+    expected = Sketch.merge([Sketch.from_bytes(blob) for blob in blobs])
+    merged = Sketch.merge_blobs(memoryview(blob) for blob in blobs)
+    assert_same_sketch(merged, expected)
+    assert merged.quantiles([0.01, 0.5, 0.99]) == expected.quantiles([0.01, 0.5, 0.99])
+    assert_same_sketch(Sketch.merge_blobs([]), Sketch.empty())
+    with pytest.raises(IncompatibleSketchError):
+        Sketch.merge_blobs([blobs[0], HEADER.pack(FORMAT_VERSION, 0.005) + blobs[0][HEADER.size:]])
+    with pytest.raises(ValueError):
+        Sketch.merge_blobs([blobs[3][:-4]])
+
+
 def test_another_format_version_is_refused_naming_both_versions():
     body = Sketch.from_values([1.0, 2.0]).to_bytes()[HEADER.size:]
     with pytest.raises(IncompatibleSketchError) as refused:
