@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count
+from django.db import connection
 from django.db.models.functions import TruncDate
 from pydantic import Field
 
@@ -101,11 +101,27 @@ def _user(scope: Scope) -> list[str]:
     return ["org_id", "user_id"] if scope.is_all else ["user_id"]
 
 
+def _distinct_per(rows, per: list[str], distinct: str) -> list[tuple]:
+    """(*per, how many distinct ``distinct`` values) for each distinct ``per`` of ``rows``.
+
+    As ``SELECT per, COUNT(DISTINCT x) ... GROUP BY per``, written as a count over the DISTINCT (per, x)
+    pairs: PostgreSQL sorts each group for a COUNT(DISTINCT) but hashes a DISTINCT, and over a month of
+    executions the sort was most of the adoption page's time.
+    """
+    pairs = rows.values(*per, distinct).distinct().order_by()
+    sql, params = pairs.query.sql_with_params()
+    columns = ", ".join(connection.ops.quote_name(column) for column in per)
+    selected = f"{columns}, COUNT(*)" if per else "COUNT(*)"
+    grouping = f" GROUP BY {columns}" if per else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {selected} FROM ({sql}) pairs{grouping}", params)
+        return cursor.fetchall()
+
+
 def skills_per_user(window: Window, *, org: ScopeLike = ALL_ORGS) -> SkillsPerUser:
     """How many distinct skills each active user used in the window, as a distribution."""
     org = as_scope(org)
-    counts = list(_executions(org, window).values(*_user(org)).annotate(skills=Count("skill", distinct=True))
-                  .order_by().values_list("skills", flat=True))
+    counts = [row[-1] for row in _distinct_per(_executions(org, window), _user(org), "skill_id")]
     histogram = Counter(counts)
     return SkillsPerUser(
         users=len(counts),
@@ -118,7 +134,7 @@ def skills_per_user(window: Window, *, org: ScopeLike = ALL_ORGS) -> SkillsPerUs
 
 
 def _active_users(scope: Scope, window: Window) -> int:
-    return _executions(scope, window).values(*_user(scope)).distinct().count()
+    return _executions(scope, window).values(*_user(scope)).distinct().order_by().count()
 
 
 def _catalogue() -> set[str]:
@@ -158,10 +174,8 @@ def engagement(end: datetime, *, org: ScopeLike = ALL_ORGS) -> dict:
     org = as_scope(org)
     first_day = (end.astimezone(UTC) - timedelta(days=ENGAGED_OF_DAYS - 1)).replace(hour=0, minute=0, second=0,
                                                                                      microsecond=0)
-    days = (_executions(org, Window(first_day, end)).annotate(day=TruncDate("timestamp", tzinfo=UTC))
-            .values(*_user(org)).annotate(days=Count("day", distinct=True)).order_by()
-            .values_list("days", flat=True))
-    active_days = list(days)
+    rows = _executions(org, Window(first_day, end)).annotate(day=TruncDate("timestamp", tzinfo=UTC))
+    active_days = [row[-1] for row in _distinct_per(rows, _user(org), "day")]
     engaged = sum(1 for count in active_days if count >= ENGAGED_MIN_DAYS)
     return {"engaged_users": engaged, "active_users_last_7_days": len(active_days),
             "engagement_rate": engaged / len(active_days) if active_days else None,
@@ -176,9 +190,10 @@ def adoption(window: Window, *, org: ScopeLike = ALL_ORGS) -> Adoption:
     if org.is_all:  # staff over all orgs: each org's rate too (seed 001's "org adoption rates")
         org_ids = (MetricSeries.objects.filter(name=EXECUTIONS_METRIC, org__isnull=False)
                    .values_list("org_id", flat=True).distinct())
+        active = dict(_distinct_per(_executions(org, window), ["org_id"], "user_id"))  # one query for every org
         per_org["orgs"] = [
             OrgAdoption(org=each.slug, **adoption_rate(window, org=each, catalogue=catalogue),
-                        active_users=_active_users(Scope.of(each), window))
+                        active_users=active.get(each.pk, 0))
             for each in Organization.objects.filter(id__in=list(org_ids)).order_by("slug")
         ]
     return Adoption(

@@ -213,13 +213,10 @@ class Sketch:
                         counts.append(np.frombuffer(blob, "<u4", size, offset + 4 * size))
                         offset += 8 * size
             _check_length(blob, offset)
-        merged = []
-        for keys, counts in sides:
-            if keys:
-                merged += _count_bins(np.concatenate(keys), np.concatenate(counts).astype(np.float64))
-            else:
-                merged += [np.zeros(0, dtype=np.int32), np.zeros(0)]
-        return cls(*merged, zero)
+        (positive_keys, positive_counts), (negative_keys, negative_counts) = (
+            _count_bins(np.concatenate(keys), np.concatenate(counts).astype(np.float64)) if keys
+            else (np.zeros(0, dtype=np.int32), np.zeros(0)) for keys, counts in sides)
+        return cls(positive_keys, positive_counts, negative_keys, negative_counts, zero)
 
     @classmethod
     def merge(cls, sketches) -> Sketch:
