@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,22 @@ def test_run_serves_the_admin_and_ctrl_c_stops_everything(tmp_path):
         log.close()
 
 
+def _user_day(token_and_me: str, port: int, env: dict, day: str) -> dict:
+    """user_123's sessions and active seconds on ``day`` (zero when it has no stored day yet)."""
+    script = (f"{token_and_me}\necho\n"
+              f'curl -s -H "Authorization: Bearer $TOKEN" '
+              f'"http://127.0.0.1:8000/api/v1/analytics/user/user_123?period_type=day&start={day}"')
+    script = script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    if "detail" in found:  # 404: no stored day for the user
+        return {"sessions": 0, "active_seconds": 0}
+    assert found["period_start"].startswith(day[:10]), found
+    return found
+
+
 def check_first_five_minutes(base: str, port: int, env: dict, tmp_path: Path) -> None:
     """What a new user does first against `make run` (DEBUG on), as the README says."""
     # The README's "Using the API" blocks, pasted into one shell in the checkout (only the port differs): a
@@ -127,7 +144,10 @@ def check_first_five_minutes(base: str, port: int, env: dict, tmp_path: Path) ->
     assert (downloads / "openapi.yaml").read_text().startswith("openapi: 3.1.0")
 
     # The activity block: an event in, its day computed, the user's day and the dashboard read back. Each
-    # command's answer on a line of its own.
+    # command's answer on a line of its own. user_123 is also a demo user, so its day before the block is read
+    # first: the block adds its one session to whatever the demo gave that day.
+    today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
+    before = _user_day(token_and_me, port, env, today)
     lines = "\necho\n".join(activity.strip().splitlines())
     script = f"{token_and_me}\necho\n{lines}\necho".replace("127.0.0.1:8000", f"127.0.0.1:{port}")
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True,
@@ -138,7 +158,9 @@ def check_first_five_minutes(base: str, port: int, env: dict, tmp_path: Path) ->
     assert recorded in ({"accepted": 1, "duplicates": 0}, {"accepted": 0, "duplicates": 1})
     assert tracked["period_type"] == "day" and tracked["users"] >= 1
     assert (user_day["user_id"], user_day["period_type"]) == ("user_123", "day")
-    assert user_day["active_seconds"] == 300 * user_day["sessions"] and user_day["sessions"] >= 1
+    added = recorded["accepted"]
+    assert user_day["sessions"] == before["sessions"] + added and user_day["sessions"] >= 1
+    assert user_day["active_seconds"] == before["active_seconds"] + 300 * added
     assert set(dashboard["current_metrics"]) == {"users", "agents", "contracts", "financial"}
 
     # `/` leads to the admin.
