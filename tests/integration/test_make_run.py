@@ -110,16 +110,21 @@ def test_run_serves_the_admin_and_ctrl_c_stops_everything(tmp_path):
         log.close()
 
 
+def _paste(script: str, port: int, env: dict) -> str:
+    """The output of README commands pasted into one shell in the checkout, against ``port`` instead of 8000."""
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def _user_day(token_and_me: str, port: int, env: dict, day: str) -> dict:
     """user_123's sessions and active seconds on ``day`` (zero when it has no stored day yet)."""
-    script = (f"{token_and_me}\necho\n"
-              f'curl -s -H "Authorization: Bearer $TOKEN" '
-              f'"http://127.0.0.1:8000/api/v1/analytics/user/user_123?period_type=day&start={day}"')
-    script = script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout.splitlines()[-1])
+    output = _paste(f"{token_and_me}\necho\n"
+                    f'curl -s -H "Authorization: Bearer $TOKEN" '
+                    f'"http://127.0.0.1:8000/api/v1/analytics/user/user_123?period_type=day&start={day}"',
+                    port, env)
+    found = json.loads(output.splitlines()[-1])
     if "detail" in found:  # 404: no stored day for the user
         return {"sessions": 0, "active_seconds": 0}
     assert found["period_start"].startswith(day[:10]), found
@@ -135,11 +140,7 @@ def check_first_five_minutes(base: str, port: int, env: dict, tmp_path: Path) ->
     token_and_me, schema, activity = readme_blocks("Using the API")
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    script = f"{token_and_me}\necho\ncd {downloads}\n{schema}".replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    me = json.loads(done.stdout)
+    me = json.loads(_paste(f"{token_and_me}\necho\ncd {downloads}\n{schema}", port, env))
     assert (me["org"], me["staff"], me["read_only"]) == ("acme", False, False)
     assert (downloads / "openapi.yaml").read_text().startswith("openapi: 3.1.0")
 
@@ -149,11 +150,8 @@ def check_first_five_minutes(base: str, port: int, env: dict, tmp_path: Path) ->
     today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00")
     before = _user_day(token_and_me, port, env, today)
     lines = "\necho\n".join(activity.strip().splitlines())
-    script = f"{token_and_me}\necho\n{lines}\necho".replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    _, recorded, tracked, user_day, dashboard = [json.loads(line) for line in done.stdout.splitlines() if line]
+    output = _paste(f"{token_and_me}\necho\n{lines}\necho", port, env)
+    _, recorded, tracked, user_day, dashboard = [json.loads(line) for line in output.splitlines() if line]
     # The event has an event_id: pasted again (a developer's data directory persists), it is a duplicate.
     assert recorded in ({"accepted": 1, "duplicates": 0}, {"accepted": 0, "duplicates": 1})
     assert tracked["period_type"] == "day" and tracked["users"] >= 1
