@@ -195,24 +195,37 @@ def _claim_event_ids(scope: Scope, items: list) -> list:
     org_key = scope.org_id or 0  # the platform's ids under 0
     # In id order: two batches sharing ids then wait for each other instead of deadlocking on them.
     ordered = sorted(firsts)
-    table = MetricEventKey._meta.db_table
-    columns = f'INSERT INTO {table} (org_key, event_id, "timestamp") '
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Array parameters: one statement whatever the batch size, as the event-id check always was.
-            cursor.execute(columns + "SELECT %s, claimed.event_id, claimed.moment "
-                           "FROM unnest(%s::varchar[], %s::timestamptz[]) AS claimed(event_id, moment) "
-                           "ON CONFLICT DO NOTHING RETURNING event_id",
-                           [org_key, ordered, [items[firsts[event_id]].timestamp for event_id in ordered]])
-        else:
-            # SQLite: the pairs as one JSON parameter (json_each), the times in the form Django stores them.
-            adapt = connection.ops.adapt_datetimefield_value
-            pairs = json.dumps([[event_id, adapt(items[firsts[event_id]].timestamp)] for event_id in ordered])
-            cursor.execute(columns + "SELECT %s, claimed.value ->> 0, claimed.value ->> 1 FROM json_each(%s) "
-                           "AS claimed WHERE true ON CONFLICT DO NOTHING RETURNING event_id", [org_key, pairs])
-        claimed = {row[0] for row in cursor.fetchall()}
+    claim = _claim_on_postgresql if connection.vendor == "postgresql" else _claim_on_sqlite
+    claimed = claim(org_key, ordered, [items[firsts[event_id]].timestamp for event_id in ordered])
     kept = {firsts[event_id] for event_id in claimed}
     return [item for position, item in enumerate(items) if item.event_id is None or position in kept]
+
+
+CLAIM = f'INSERT INTO {MetricEventKey._meta.db_table} (org_key, event_id, "timestamp") '
+
+
+def _claim_on_postgresql(org_key: int, ids: list[str], moments: list[datetime]) -> set[str]:
+    """The ids claimed. Array parameters: one statement whatever the batch size.
+
+    The times go as epoch seconds: psycopg adapts a timestamptz[] at about 4 µs an item, a float8[] at a
+    fifth of that (the claim of 10,000 ids: 15 µs an id → 6-8); the key's time, which only retention reads,
+    may be a microsecond off."""
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM + "SELECT %s, claimed.event_id, to_timestamp(claimed.moment) "
+                       "FROM unnest(%s::varchar[], %s::float8[]) AS claimed(event_id, moment) "
+                       "ON CONFLICT DO NOTHING RETURNING event_id",
+                       [org_key, ids, [moment.timestamp() for moment in moments]])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _claim_on_sqlite(org_key: int, ids: list[str], moments: list[datetime]) -> set[str]:
+    """The ids claimed: the pairs as one JSON parameter (json_each), the times in the form Django stores them."""
+    adapt = connection.ops.adapt_datetimefield_value
+    pairs = json.dumps([[event_id, adapt(moment)] for event_id, moment in zip(ids, moments, strict=True)])
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM + "SELECT %s, claimed.value ->> 0, claimed.value ->> 1 FROM json_each(%s) AS claimed "
+                       "WHERE true ON CONFLICT DO NOTHING RETURNING event_id", [org_key, pairs])
+        return {row[0] for row in cursor.fetchall()}
 
 
 @transaction.atomic
