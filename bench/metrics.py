@@ -170,7 +170,7 @@ def ingest_steps(org, rows: int = 100_000, batch: int = 10_000) -> dict:
     from django.utils import timezone
 
     from analytics.models import MetricEvent
-    from analytics.platform.contracts import _list_adapter, ingest_context
+    from analytics.platform.contracts import validate_json_array
     from analytics.services import metrics_ingest as ingest
     from analytics.services.rollups import mark_dirty
 
@@ -183,9 +183,6 @@ def ingest_steps(org, rows: int = 100_000, batch: int = 10_000) -> dict:
         for first in range(0, rows, batch)]
     seconds = dict.fromkeys(INGEST_STEPS, 0.0)
 
-    def validate_array(body):
-        return _list_adapter(ingest.MetricItem).validate_json(body, context=ingest_context())
-
     def timed(step, function, *args):
         started = time.perf_counter()
         result = function(*args)
@@ -194,8 +191,8 @@ def ingest_steps(org, rows: int = 100_000, batch: int = 10_000) -> dict:
 
     for body in bodies:
         with transaction.atomic():
-            # As the endpoint takes a JSON array: validated from the bytes (contracts._valid_array).
-            items = timed("parse and validate the JSON", validate_array, body)
+            # As the endpoint takes a JSON array: validated from the bytes.
+            items = timed("parse and validate the JSON", validate_json_array, ingest.MetricItem, body)
             fresh = timed("event-id check", ingest.drop_duplicates, MetricEvent, org, items)
             series = timed("series lookup", ingest._series_for, org, fresh)
             series_ids = [series[item.series_key].id for item in fresh]

@@ -408,10 +408,14 @@ def item_problems(error: ValidationError, *, tagged: bool = False) -> list[dict]
 # --- Bodies and batches ------------------------------------------------------------------------
 
 
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
 def json_body(request) -> Any:
     """The request's JSON, parsed once (a nesting too deep to parse is a 400, not a crash)."""
     content_type = request.content_type or ""
-    if request.body and not (content_type == "application/json" or content_type.endswith("+json")):
+    if request.body and not _is_json(content_type):
         raise exceptions.UnsupportedMediaType(content_type or "(none)")
     if not request.body:
         raise exceptions.ValidationError({"body": ["A JSON body is required."]})
@@ -604,18 +608,22 @@ def _validated_batch(item_model, request, org) -> list:
 
 
 def _valid_array(item_model, request, **context) -> list | None:
-    """The items of a body that is a JSON array of 1 to API_MAX_BATCH_ITEMS valid items, validated from its
-    bytes (half the time of parsing to Python objects and validating those: 5 µs an item against 11); None
-    for any other body, which ``validate_items`` then answers (its errors, its other shapes)."""
-    content_type = request.content_type or ""
+    """The items of a body that is a JSON array of 1 to API_MAX_BATCH_ITEMS valid items; None for any other
+    body, which ``validate_items`` then answers (its errors, its other shapes)."""
     body = request.body
-    if not (content_type == "application/json" or content_type.endswith("+json")) or body[:64].lstrip()[:1] != b"[":
+    if not _is_json(request.content_type or "") or body[:64].lstrip()[:1] != b"[":
         return None
     try:
-        items = _list_adapter(item_model).validate_json(body, context=ingest_context(**context))
+        items = validate_json_array(item_model, body, **context)
     except ValidationError:
         return None
     return items if 1 <= len(items) <= settings.API_MAX_BATCH_ITEMS else None
+
+
+def validate_json_array(item_model, body: bytes, **context) -> list:
+    """A JSON array of items validated from its bytes: half the time of parsing it to Python objects and
+    validating those (5 µs an item against 11). Raises pydantic's ValidationError."""
+    return _list_adapter(item_model).validate_json(body, context=ingest_context(**context))
 
 
 def _items_sent(data) -> int:
