@@ -1,10 +1,17 @@
 """Analytics' part of cleanup_old_data: raw events past ANALYTICS_DB_RETENTION_DAYS, rollups past theirs."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.conf import settings
 
-from analytics.models import MetricEvent, MetricEventKey, OtlpCumulativeState, RecommendationLog, SkillExecution
+from analytics.models import (
+    MetricEvent,
+    MetricEventKey,
+    OtlpCumulativeState,
+    RecommendationLog,
+    SkillExecution,
+    SkillUsageDay,
+)
 from analytics.platform.batched import delete_in_batches, delete_older_by_row_id
 from analytics.services import partitions
 from analytics.services.rollups import cleanup_rollups
@@ -20,6 +27,9 @@ def cleanup(now) -> dict[str, int]:
         "metric event ids": _metric_event_keys(cutoff),
         # Ratings, installs and explicit health scores are all-time figures and stay.
         "skill executions": delete_in_batches(SkillExecution.objects.filter(timestamp__lt=cutoff), DELETE_BATCH),
+        # The whole days before the cutoff; the cutoff's own day keeps its row for its executions left.
+        "skill usage days": delete_in_batches(SkillUsageDay.objects.filter(day__lt=cutoff.astimezone(UTC).date()),
+                                              DELETE_BATCH),
         # Their follow-up is read from skill_usage, which is gone past the same cutoff.
         "recommendation log": delete_in_batches(RecommendationLog.objects.filter(timestamp__lt=cutoff),
                                                 DELETE_BATCH),

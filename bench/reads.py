@@ -91,7 +91,7 @@ def _daily_times(rng, size: int, start: float, end: float) -> np.ndarray:
 def load_executions(total: int, end: datetime, seed: int = 20261207) -> dict:
     """``total`` skill executions over 30 days in the orgs of ORGS, stored as ``record_executions`` stores them:
     skill_usage rows, two metric events each (latency, and a count of 1, tagged skill_id and success), the
-    catalogue, the per-skill totals; plus ratings and installs through their services."""
+    catalogue, the per-skill totals, the per-user days; plus ratings and installs through their services."""
     from django.db import connection
 
     from analytics.metric_families import LATENCY_BUCKETS_MS
@@ -185,6 +185,10 @@ def load_executions(total: int, end: datetime, seed: int = 20261207) -> dict:
             "INSERT INTO skill_usage (skill_id, org_id, user_id, success, latency_ms, error_type, skill_version, "
             f"timestamp) SELECT skill_id, org_id, user_id, success, latency, error_type, version, to_timestamp(epoch) "
             f"FROM {staging} ORDER BY epoch")
+        cursor.execute(
+            "INSERT INTO skill_usage_day (day, org_id, user_id, skill_id, executions) "
+            "SELECT (to_timestamp(epoch) AT TIME ZONE 'UTC')::date, org_id, user_id, skill_id, count(*) "
+            f"FROM {staging} WHERE user_id IS NOT NULL GROUP BY 1, 2, 3, 4")
         cursor.execute(
             "INSERT INTO analytics_metricevent (series_id, org_id, timestamp, value) "
             "SELECT m.series_id, s.org_id, to_timestamp(s.epoch), CASE WHEN m.latency THEN s.latency ELSE 1.0 END "

@@ -18,6 +18,7 @@ from analytics.models.skills import (
     SkillHealthScore,
     SkillInstall,
     SkillRating,
+    SkillUsageDay,
 )
 from analytics.platform.tenancy import ApiToken, Organization
 
@@ -28,4 +29,5 @@ __all__ = [
     "RollupTier",
     "MetricSeries", "MetricSeriesTag", "RecommendationLog", "MetricType", "Organization", "OtlpCumulativeState",
     "Skill", "SkillExecution", "SkillExecutionTotals", "SkillHealthScore", "SkillInstall", "SkillRating",
+    "SkillUsageDay",
 ]

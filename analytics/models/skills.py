@@ -10,10 +10,12 @@ GROUP BY skill_id``) reads naturally in ``sqlite3``.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from analytics.metric_families import LATENCY_BUCKETS_MS
@@ -27,6 +29,7 @@ LATENCY_METRIC = "skill.latency_ms"
 EXECUTIONS_METRIC = "skill.executions"
 # Ratings are 1 to 5 stars; the Bayesian priors of the rating board and of the health score assume the middle.
 NEUTRAL_RATING = 3.0
+UPSERT_CHUNK = 1000  # rows of one INSERT … ON CONFLICT (5 parameters each)
 
 
 class Skill(models.Model):
@@ -213,3 +216,51 @@ class SkillExecutionTotals(models.Model):
             row.latency_sum_ms += added.latency_sum_ms
             row.latency_buckets = [a + b for a, b in zip(row.latency_buckets, added.latency_buckets, strict=True)]
         rows.bulk_update(stored, ["executions", "successes", "latency_sum_ms", "latency_buckets"])
+
+
+class SkillUsageDay(models.Model):
+    """Who used which skill on which UTC day, and how often: skill_usage's per-user relation by day.
+
+    The distinct counts of adoption (skills per user, active and engaged users) over weeks and months read
+    these rows for the whole days of a window and ``skill_usage`` only for the part days at its edges.
+    Kept up to date in the transaction that stores the executions (``add``); executions without a user_id
+    have no row. Retention removes the days before its cutoff, as it removes their executions.
+    """
+
+    day = models.DateField()
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    user_id = models.CharField(max_length=200)
+    skill = _skill_key()
+    executions = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "skill_usage_day"
+        constraints = [
+            # Starts with the day: every read is a range of days, over one org or all of them.
+            models.UniqueConstraint(fields=["day", "org", "user_id", "skill"], name="skill_usage_day_one_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.skill_id} used {self.executions}× by {self.user_id} on {self.day}"
+
+    @staticmethod
+    def add(org: Organization, executions: Iterable) -> None:
+        """Count freshly stored executions (items with skill_id, user_id, timestamp) into their days."""
+        counts: Counter[tuple] = Counter(
+            (item.timestamp.astimezone(UTC).date(), item.user_id, item.skill_id)
+            for item in executions if item.user_id is not None
+        )
+        table = connection.ops.quote_name(SkillUsageDay._meta.db_table)
+        # In key order, so that concurrent batches lock the rows they share in the same order.
+        rows = sorted(counts.items())
+        with connection.cursor() as cursor:
+            for first in range(0, len(rows), UPSERT_CHUNK):
+                chunk = rows[first:first + UPSERT_CHUNK]
+                cursor.execute(
+                    f"INSERT INTO {table} (day, org_id, user_id, skill_id, executions) VALUES "
+                    + ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+                    + " ON CONFLICT (day, org_id, user_id, skill_id) "
+                    f"DO UPDATE SET executions = {table}.executions + excluded.executions",
+                    [value for (day, user_id, skill_id), count in chunk
+                     for value in (day, org.pk, user_id, skill_id, count)],
+                )

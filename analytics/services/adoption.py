@@ -6,9 +6,11 @@
 Execution counts and "which skills were used" come from the metrics query layer.
 Who used what — users × skills, the days a user was active — is per-user data the
 metric series do not carry (``user_id`` is deliberately not a tag: it would make a
-series per user). It is read from ``skill_usage`` with DISTINCT and GROUP BY in
-SQL. That is the per-user relation itself, not a second aggregation of the time
-series. Executions without a ``user_id`` count as usage but belong to no user.
+series per user). It is read with DISTINCT and GROUP BY in SQL from
+``skill_usage_day`` (who used which skill on which UTC day) for the whole days of
+a window and from ``skill_usage`` for the part days at its edges (``_usage``):
+the per-user relation itself, not a second aggregation of the time series.
+Executions without a ``user_id`` count as usage but belong to no user.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
+from django.db.models import QuerySet
 from django.db.models.functions import TruncDate
 from pydantic import Field
 
-from analytics.models import MetricSeries, Organization, Skill, SkillExecution
+from analytics.models import MetricSeries, Organization, Skill, SkillExecution, SkillUsageDay
 from analytics.models.skills import EXECUTIONS_METRIC
 from analytics.platform.contracts import ResponseContract
 from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
@@ -31,6 +34,7 @@ from analytics.services.percentiles import percentile
 from analytics.services.skills import execution_counts
 
 DEFAULT_WINDOW = timedelta(days=30)
+DAY = timedelta(days=1)
 ENGAGED_MIN_DAYS = 3  # active on at least 3 ...
 ENGAGED_OF_DAYS = 7  # ... of the last 7 UTC days (today included)
 
@@ -91,9 +95,47 @@ class Adoption(ResponseContract):
     orgs: list[OrgAdoption] = absent_unless_given("Staff over all orgs only: each org's adoption rate.")
 
 
-def _executions(scope: Scope, window: Window):
-    return scope.filter(SkillExecution.objects.filter(timestamp__gte=window.start, timestamp__lte=window.end,
-                                                      user_id__isnull=False))
+def _usage(scope: Scope, window: Window) -> list[QuerySet]:
+    """Who used which skill in ``window``, as parts to be united: skill_usage_day for its whole UTC days and
+    skill_usage for the part days at its edges. Each part has org_id, user_id, skill_id and day.
+
+    A part day is read from skill_usage_day as well when none of its executions fall outside the window
+    (the usual end of a window: now): the day's rows are then exactly the window's part of it.
+    """
+    first = _midnight(window.start, up=True)  # the whole days are [first, last)
+    last = _midnight(window.end, up=False)
+    if first >= last:
+        return [_raw_usage(scope, window.start, window.end)]
+    whole_from, whole_to = first.date(), (last - DAY).date()
+    parts = []
+    if window.start < first:
+        if _any_executions(scope, timestamp__gte=first - DAY, timestamp__lt=window.start):
+            parts.append(_raw_usage(scope, window.start, first, end_included=False))
+        else:
+            whole_from = (first - DAY).date()
+    if _any_executions(scope, timestamp__gt=window.end, timestamp__lt=last + DAY):
+        parts.append(_raw_usage(scope, last, window.end))
+    else:
+        whole_to = last.date()
+    days = scope.filter(SkillUsageDay.objects.filter(day__gte=whole_from, day__lte=whole_to))
+    return [days.values("org_id", "user_id", "skill_id", "day"), *parts]
+
+
+def _any_executions(scope: Scope, **bounds) -> bool:
+    return scope.filter(SkillExecution.objects.filter(user_id__isnull=False, **bounds)).exists()
+
+
+def _raw_usage(scope: Scope, start: datetime, end: datetime, *, end_included: bool = True) -> QuerySet:
+    rows = scope.filter(SkillExecution.objects.filter(timestamp__gte=start, user_id__isnull=False))
+    rows = rows.filter(timestamp__lte=end) if end_included else rows.filter(timestamp__lt=end)
+    return rows.annotate(day=TruncDate("timestamp", tzinfo=UTC)).values("org_id", "user_id", "skill_id", "day")
+
+
+def _midnight(moment: datetime, *, up: bool) -> datetime:
+    """The UTC midnight at or after (``up``) or at or before ``moment``."""
+    moment = moment.astimezone(UTC)
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + DAY if up and midnight < moment else midnight
 
 
 def _user(scope: Scope) -> list[str]:
@@ -101,27 +143,40 @@ def _user(scope: Scope) -> list[str]:
     return ["org_id", "user_id"] if scope.is_all else ["user_id"]
 
 
-def _distinct_per(rows, per: list[str], distinct: str) -> list[tuple]:
-    """(*per, how many distinct ``distinct`` values) for each distinct ``per`` of ``rows``.
+def _distinct_per(parts: list[QuerySet], per: list[str], distinct: list[str]) -> list[tuple]:
+    """(*per, how many distinct ``distinct`` tuples) for each distinct ``per`` of the united ``parts``.
 
     As ``SELECT per, COUNT(DISTINCT x) ... GROUP BY per``, written as a count over the DISTINCT (per, x)
-    pairs: PostgreSQL sorts each group for a COUNT(DISTINCT) but hashes a DISTINCT, and over a month of
-    executions the sort was most of the adoption page's time.
+    rows of a UNION: PostgreSQL sorts each group for a COUNT(DISTINCT) but hashes a DISTINCT, and over a
+    month of executions the sort was most of the adoption page's time.
     """
-    pairs = rows.values(*per, distinct).distinct().order_by()
-    sql, params = pairs.query.sql_with_params()
-    columns = ", ".join(connection.ops.quote_name(column) for column in per)
+    selects: list[str] = []
+    params: list = []
+    for part in parts:
+        sql, part_params = part.values(*per, *distinct).distinct().order_by().query.sql_with_params()
+        selects.append(f"SELECT * FROM ({sql}) part")
+        params.extend(part_params)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(column) for column in per)
     selected = f"{columns}, COUNT(*)" if per else "COUNT(*)"
     grouping = f" GROUP BY {columns}" if per else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {selected} FROM ({sql}) pairs{grouping}", params)
+        cursor.execute(f"SELECT {selected} FROM ({' UNION '.join(selects)}) pairs{grouping}", params)
         return cursor.fetchall()
+
+
+def _skills_per_user(scope: Scope, window: Window) -> list[tuple]:
+    """(*user, distinct skills used) for each user active in the window (a user as ``_user`` has it)."""
+    return _distinct_per(_usage(scope, window), _user(scope), ["skill_id"])
 
 
 def skills_per_user(window: Window, *, org: ScopeLike = ALL_ORGS) -> SkillsPerUser:
     """How many distinct skills each active user used in the window, as a distribution."""
-    org = as_scope(org)
-    counts = [row[-1] for row in _distinct_per(_executions(org, window), _user(org), "skill_id")]
+    return _distribution(_skills_per_user(as_scope(org), window))
+
+
+def _distribution(rows: list[tuple]) -> SkillsPerUser:
+    counts = [row[-1] for row in rows]
     histogram = Counter(counts)
     return SkillsPerUser(
         users=len(counts),
@@ -134,7 +189,7 @@ def skills_per_user(window: Window, *, org: ScopeLike = ALL_ORGS) -> SkillsPerUs
 
 
 def _active_users(scope: Scope, window: Window) -> int:
-    return _executions(scope, window).values(*_user(scope)).distinct().order_by().count()
+    return _distinct_per(_usage(scope, window), [], _user(scope))[0][0]
 
 
 def _catalogue() -> set[str]:
@@ -174,8 +229,7 @@ def engagement(end: datetime, *, org: ScopeLike = ALL_ORGS) -> dict:
     org = as_scope(org)
     first_day = (end.astimezone(UTC) - timedelta(days=ENGAGED_OF_DAYS - 1)).replace(hour=0, minute=0, second=0,
                                                                                      microsecond=0)
-    rows = _executions(org, Window(first_day, end)).annotate(day=TruncDate("timestamp", tzinfo=UTC))
-    active_days = [row[-1] for row in _distinct_per(rows, _user(org), "day")]
+    active_days = [row[-1] for row in _distinct_per(_usage(org, Window(first_day, end)), _user(org), ["day"])]
     engaged = sum(1 for count in active_days if count >= ENGAGED_MIN_DAYS)
     return {"engaged_users": engaged, "active_users_last_7_days": len(active_days),
             "engagement_rate": engaged / len(active_days) if active_days else None,
@@ -186,19 +240,20 @@ def adoption(window: Window, *, org: ScopeLike = ALL_ORGS) -> Adoption:
     """The body of ``GET skills/adoption``. Growth and engagement are anchored at the window's end."""
     org = as_scope(org)
     catalogue = _catalogue()
+    used = _skills_per_user(org, window)
     per_org = {}
     if org.is_all:  # staff over all orgs: each org's rate too (seed 001's "org adoption rates")
         org_ids = (MetricSeries.objects.filter(name=EXECUTIONS_METRIC, org__isnull=False)
                    .values_list("org_id", flat=True).distinct())
-        active = dict(_distinct_per(_executions(org, window), ["org_id"], "user_id"))  # one query for every org
+        active = Counter(org_id for org_id, _user_id, _skills in used)  # over all orgs a user is (org, user_id)
         per_org["orgs"] = [
             OrgAdoption(org=each.slug, **adoption_rate(window, org=each, catalogue=catalogue),
-                        active_users=active.get(each.pk, 0))
+                        active_users=active[each.pk])
             for each in Organization.objects.filter(id__in=list(org_ids)).order_by("slug")
         ]
     return Adoption(
         start=window.start, end=window.end,
-        skills_per_user=skills_per_user(window, org=org),
+        skills_per_user=_distribution(used),
         **adoption_rate(window, org=org, catalogue=catalogue),
         weekly_growth=weekly_growth(window.end, org=org),
         **engagement(window.end, org=org),
@@ -208,9 +263,10 @@ def adoption(window: Window, *, org: ScopeLike = ALL_ORGS) -> Adoption:
 
 def skill_adoption(skill_id: str, window: Window) -> dict:
     """One skill over all orgs: its users, the orgs using it, and its share of each org's active users."""
-    rows = _executions(ALL_ORGS, window)
-    users = rows.filter(skill_id=skill_id).values("org_id", "user_id").distinct().count()
-    active = rows.values("org_id", "user_id").distinct().count()
-    orgs = rows.filter(skill_id=skill_id).values("org_id").distinct().count()
+    parts = _usage(ALL_ORGS, window)
+    used = [part.filter(skill_id=skill_id) for part in parts]
+    users = _distinct_per(used, [], ["org_id", "user_id"])[0][0]
+    active = _distinct_per(parts, [], ["org_id", "user_id"])[0][0]
+    orgs = _distinct_per(used, [], ["org_id"])[0][0]
     return {"users": users, "active_users": active, "user_share": users / active if active else None, "orgs": orgs,
             **window.as_dict()}

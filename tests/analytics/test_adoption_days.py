@@ -1,0 +1,140 @@
+"""skill_usage_day: who used which skill on which UTC day, kept with the executions, and the adoption figures
+read from it for whole days and from skill_usage for the part days at a window's edges."""
+
+import random
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from importlib import import_module
+
+import pytest
+from django.apps import apps
+
+from analytics import retention
+from analytics.models import SkillUsageDay
+from analytics.platform.scope import as_scope
+from analytics.platform.windows import Window
+from analytics.services import adoption as service
+from analytics.services.skills import ExecutionItem, record_executions
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 3, 11, 15, 30, tzinfo=UTC)
+
+
+def run(skill_id, user_id, at, event_id=None):
+    return ExecutionItem(skill_id=skill_id, success=True, latency_ms=10.0, user_id=user_id, timestamp=at,
+                         event_id=event_id)
+
+
+def days(org):
+    return {(row.day, row.user_id, row.skill_id): row.executions for row in SkillUsageDay.objects.filter(org=org)}
+
+
+def test_each_batch_adds_its_executions_to_their_users_days(personas):
+    record_executions(personas.org, [
+        run("a", "u1", NOW, "e1"), run("a", "u1", NOW - timedelta(hours=1), "e2"),
+        run("a", "u1", NOW - timedelta(hours=16)),  # 03-10 23:30: the day before
+        run("b", "u2", NOW), run("b", None, NOW),  # without a user: no row
+    ])
+    record_executions(personas.org, [run("a", "u1", NOW, "e1"),  # a retried execution: not counted again
+                                     run("a", "u1", NOW + timedelta(hours=1))])
+    record_executions(personas.other_org, [run("a", "u1", NOW)])
+    assert days(personas.org) == {
+        (date(2026, 3, 11), "u1", "a"): 3, (date(2026, 3, 10), "u1", "a"): 1, (date(2026, 3, 11), "u2", "b"): 1,
+    }
+    assert days(personas.other_org) == {(date(2026, 3, 11), "u1", "a"): 1}
+
+
+def test_the_migration_counts_the_executions_stored_before_the_table(personas):
+    record_executions(personas.org, [run("a", "u1", NOW), run("a", "u1", NOW - timedelta(hours=1)),
+                                     run("a", "u1", NOW - timedelta(hours=16)), run("b", None, NOW)])
+    record_executions(personas.other_org, [run("c", "u9", NOW - timedelta(days=3))])
+    expected = {org.pk: days(org) for org in (personas.org, personas.other_org)}
+    SkillUsageDay.objects.all().delete()
+
+    class Editor:  # what RunPython hands the function: its execute() runs SQL
+        @staticmethod
+        def execute(sql, params):
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+
+    import_module("analytics.migrations.0010_skill_usage_day").count_stored_usage(apps, Editor)
+    assert {org.pk: days(org) for org in (personas.org, personas.other_org)} == expected
+
+
+def test_retention_removes_the_days_before_its_cutoff_and_keeps_the_cutoffs_day(personas, settings):
+    settings.ANALYTICS_DB_RETENTION_DAYS = 10
+    cutoff = NOW - timedelta(days=10)  # 03-01 15:30
+    record_executions(personas.org, [run("a", "u1", cutoff - timedelta(days=1)),  # 02-28
+                                     run("a", "u1", cutoff - timedelta(hours=1)),  # 03-01, before the cutoff
+                                     run("a", "u1", cutoff + timedelta(hours=1))])
+    removed = retention.cleanup(NOW)
+    assert removed["skill usage days"] == 1
+    assert days(personas.org) == {(date(2026, 3, 1), "u1", "a"): 2}
+
+
+@pytest.fixture
+def scattered(personas):
+    """300 executions of 4 skills by 6 users (and some by none) over 6 days, two orgs."""
+    rng = random.Random(7)
+    items = {personas.org: [], personas.other_org: []}
+    for index in range(300):
+        org = personas.org if index % 3 else personas.other_org
+        at = NOW - timedelta(minutes=rng.randrange(6 * 24 * 60))
+        user = rng.choice(["u1", "u2", "u3", "u4", "u5", "u6", None])
+        items[org].append(run(rng.choice("abcd"), user, at))
+    for org, runs in items.items():
+        record_executions(org, runs)
+    return personas, items
+
+
+def by_hand(items, scope_org, window):
+    """The distinct counts, straight from the executions: {user: skills}, {user: days}."""
+    skills, active_days = defaultdict(set), defaultdict(set)
+    for org, runs in items.items():
+        if scope_org is not None and org != scope_org:
+            continue
+        for item in runs:
+            if item.user_id is None or not window.start <= item.timestamp <= window.end:
+                continue
+            user = (item.user_id,) if scope_org is not None else (org.pk, item.user_id)
+            skills[user].add(item.skill_id)
+            active_days[user].add(item.timestamp.date())
+    return skills, active_days
+
+
+@pytest.mark.parametrize("over_all_orgs", [False, True])
+def test_any_window_counts_exactly_what_the_executions_say(scattered, over_all_orgs):
+    """Windows starting and ending at any minute: whole days, part days read raw, and part days whose
+    other executions all lie inside the window."""
+    personas, items = scattered
+    org = None if over_all_orgs else personas.org
+    scope = as_scope(service.ALL_ORGS if org is None else org)
+    rng = random.Random(11)
+    ends = [NOW, NOW + timedelta(hours=3), NOW - timedelta(hours=7, minutes=13),
+            NOW.replace(hour=0, minute=0), NOW - timedelta(days=2, hours=15, minutes=30)]
+    windows = [Window(end - timedelta(minutes=rng.randrange(10, 7 * 24 * 60)), end) for end in ends for _ in range(4)]
+    windows.append(Window(NOW - timedelta(days=3, hours=15, minutes=30), NOW - timedelta(hours=15, minutes=30)))
+    def answer(window, distinct):
+        rows = service._distinct_per(service._usage(scope, window), service._user(scope), [distinct])
+        return {tuple(row[:-1]): row[-1] for row in rows}
+
+    for window in windows:
+        skills, active_days = by_hand(items, org, window)
+        assert answer(window, "skill_id") == {user: len(used) for user, used in skills.items()}, window
+        assert answer(window, "day") == {user: len(on) for user, on in active_days.items()}, window
+        assert service._active_users(scope, window) == len(skills), window
+
+
+def test_a_window_ending_before_the_days_last_executions_reads_that_day_from_the_executions(personas):
+    window = Window(NOW - timedelta(days=3), NOW)
+    record_executions(personas.org, [
+        run("d", "u1", window.start - timedelta(hours=1)),  # earlier on the window's first day
+        run("a", "u1", NOW - timedelta(days=2)), run("b", "u1", NOW - timedelta(hours=1)),
+        run("c", "u1", NOW + timedelta(hours=2)),  # later on its last day
+    ])
+    parts = service._usage(as_scope(personas.org), window)
+    assert len(parts) == 3  # the whole days, the part day at the start, the part day at the end
+    assert service.skills_per_user(window, org=personas.org).histogram == {"2": 1}  # a and b, not c or d
