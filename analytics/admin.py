@@ -151,9 +151,9 @@ def series_chart(series: MetricSeries, range_key: str, now=None) -> dict:
     window = Window(now - window_length, now)
     scope = PLATFORM if series.org is None else series.org
     aggregates = ["sum"] if series.metric_type == MetricType.COUNTER else ["avg", "p95"]
-    lines = [charts.series(f"{aggregate} per {interval}", metrics_query.time_series(
-                 series.name, window, interval=interval, aggregate=aggregate, org=scope, tags=series.tags or None,
-             ).points) for aggregate in aggregates]
+    answered = metrics_query.time_series_of(series.name, window, interval=interval, aggregates=aggregates,
+                                            org=scope, tags=series.tags or None)
+    lines = [charts.series(f"{aggregate} per {interval}", line.points) for aggregate, line in answered.items()]
     return charts.chart(*lines, unit=series.unit, empty=(
         f"No events of {series.name} in the last {range_key}: widen the range, or send events to "
         "POST /api/v1/analytics/metrics/record."))

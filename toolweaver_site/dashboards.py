@@ -199,10 +199,9 @@ def _ratio_points(part: list, whole: list, scale: float = 100.0) -> list:
 
 def _percentiles_chart(metric: str, filters: Filters, tags: dict | None, empty: str) -> dict:
     """p50, p95 and p99 of a timer per bucket (ms)."""
-    lines = [series(name, query.time_series(metric, filters.window, interval=filters.interval, aggregate=name,
-                                            org=filters.scope, tags=tags).points)
-             for name in ("p50", "p95", "p99")]
-    return chart(*lines, unit="ms", empty=empty)
+    lines = query.time_series_of(metric, filters.window, interval=filters.interval, aggregates=["p50", "p95", "p99"],
+                                 org=filters.scope, tags=tags)
+    return chart(*(series(name, line.points) for name, line in lines.items()), unit="ms", empty=empty)
 
 
 def _percent(value: float | None) -> float | None:
