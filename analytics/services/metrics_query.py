@@ -430,9 +430,9 @@ def _series_from_rollups(name, window, seconds, percentile: bool, *, org, ids, w
         start = max(moment, window.start)
         end = min(moment + timedelta(seconds=seconds), window.end)
         segments += coverage.plan(start, end, closed=end == window.end, part=index)
-    partials = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=dict.fromkeys(ids, 0),
-                                           whole_name=whole_name, with_sketches=percentile) if segments else {}
-    for (index, _), partial in partials.items():
+    edge_partials = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=dict.fromkeys(ids, 0),
+                                                whole_name=whole_name, with_sketches=percentile) if segments else {}
+    for (index, _), partial in edge_partials.items():
         if partial.count:
             found[int(edges[index].timestamp())] = partial.stats(PERCENTILES.values() if percentile else None)
     return found
