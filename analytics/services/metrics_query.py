@@ -37,6 +37,7 @@ from typing_extensions import TypedDict
 from analytics.models import MetricEvent, MetricSeries, MetricType
 from analytics.platform.contracts import ResponseContract, Source
 from analytics.platform.scope import ALL_ORGS, ScopeLike, as_scope
+from analytics.platform.sql import one_of
 from analytics.platform.windows import Window
 from analytics.services import rollup_reads
 
@@ -171,10 +172,11 @@ def _aggregate(series_ids, window: Window, group_sql: str, with_percentiles: boo
     if not series_ids:
         return {}
     table = MetricEvent._meta.db_table
-    placeholders = ", ".join(["%s"] * len(series_ids))
-    where = f"series_id IN ({placeholders}) AND timestamp >= %s AND timestamp <= %s"
+    in_series, series_params = one_of("series_id", series_ids)
+    where = f"{in_series} AND timestamp >= %s AND timestamp <= %s"
     ops = connection.ops
-    params = [*series_ids, ops.adapt_datetimefield_value(window.start), ops.adapt_datetimefield_value(window.end)]
+    params = [*series_params, ops.adapt_datetimefield_value(window.start),
+              ops.adapt_datetimefield_value(window.end)]
     # SUM / COUNT, not AVG: PostgreSQL's avg(float8) also keeps a sum of squares, which overflows (an error,
     # "value out of range") for unequal values above ~1e146 that the API accepts (up to 1e300).
     basic = "COUNT(*), SUM(value), SUM(value) / NULLIF(COUNT(*), 0), MIN(value), MAX(value)"

@@ -16,6 +16,7 @@ import numpy as np
 from django.db import connection
 
 from analytics.models import DirtyMinute, MetricEvent, MetricRollup, RollupTier
+from analytics.platform.sql import one_of
 from analytics.services.rollups import built_tiers, ceil_time, epoch_sql, floor_time
 from analytics.services.sketch import Sketch
 
@@ -78,12 +79,12 @@ class Coverage:
         series_ids = list(series_ids)
         if self.tiers and series_ids:
             ops = connection.ops
-            placeholders = ", ".join(["%s"] * len(series_ids))
+            in_series, series_params = one_of("series_id", series_ids)
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT DISTINCT {epoch_sql('minute')} FROM {DirtyMinute._meta.db_table} "
-                    f"WHERE series_id IN ({placeholders}) AND minute >= %s AND minute <= %s",
-                    [*series_ids, ops.adapt_datetimefield_value(start - timedelta(days=1)),
+                    f"WHERE {in_series} AND minute >= %s AND minute <= %s",
+                    [*series_params, ops.adapt_datetimefield_value(start - timedelta(days=1)),
                      ops.adapt_datetimefield_value(end)])
                 self.dirty = {row[0] for row in cursor.fetchall()}
 
@@ -162,14 +163,14 @@ def _raw_values(segments: list[Segment], series_ids: list[int], *, totals: bool 
     if not raw or not series_ids:
         return []
     label, condition, params = _labelled(raw, "timestamp", with_tier=False)
-    placeholders = ", ".join(["%s"] * len(series_ids))
+    in_series, series_params = one_of("series_id", series_ids)
     columns, grouping = "value", ""
     if totals:
         columns, grouping = "COUNT(*), SUM(value), MIN(value), MAX(value)", " GROUP BY 1, 2"
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {label}, series_id, {columns} FROM {MetricEvent._meta.db_table} "
-            f"WHERE series_id IN ({placeholders}) AND ({condition}){grouping}", [*params, *series_ids, *params])
+            f"WHERE {in_series} AND ({condition}){grouping}", [*params, *series_params, *params])
         return cursor.fetchall()
 
 
@@ -182,8 +183,7 @@ def _rollup_rows(segments: list[Segment], *, name, org, series_ids, by_series: b
         return []
     label, condition, params = _labelled(rolled, "bucket_start", with_tier=True)
     if by_series:
-        scope = f"series_id IN ({', '.join(['%s'] * len(series_ids))})"
-        scope_params = list(series_ids)
+        scope, scope_params = one_of("series_id", series_ids)
     else:
         in_org, org_params = org.sql("org_id")  # org: a Scope; name rows are per org (NULL: the platform)
         scope, scope_params = f"series_id IS NULL AND name = %s AND {in_org}", [name, *org_params]
@@ -236,7 +236,7 @@ def bucket_rows(tier: int, start: datetime, end: datetime, *, name, org, series_
         in_org, org_params = org.sql("org_id")  # org: a Scope
         scope, params = f"series_id IS NULL AND name = %s AND {in_org}", [name, *org_params]
     else:
-        scope, params = f"series_id IN ({', '.join(['%s'] * len(series_ids))})", list(series_ids)
+        scope, params = one_of("series_id", series_ids)
     columns = f"{epoch_sql('bucket_start')}, count, sum, min, max, p50, p95, p99"
     if with_sketches:
         columns += ", sketch"

@@ -147,3 +147,20 @@ def test_list_metrics(personas):
     infos = query.list_metrics(org=personas.org)
     assert [(i.name, i.metric_type, i.series) for i in infos] == [("a.metric", "timer", 2)]
     assert {i.name for i in query.list_metrics()} == {"a.metric", "b.metric"}
+
+
+def test_a_metric_of_hundreds_of_series_is_answered_whole_and_by_tag(personas):
+    """More series than psycopg caches statements for as separate parameters (one array on PostgreSQL)."""
+    rng = random.Random(3)
+    values = {host: [round(rng.uniform(1, 500), 2) for _ in range(4)] for host in range(300)}
+    for host, host_values in values.items():
+        put(personas.org, "wide", [(NOW - timedelta(minutes=minute), value)
+                                   for minute, value in enumerate(host_values)], tags={"host": f"h{host:03d}"})
+    window = Window(NOW - timedelta(hours=1), NOW)
+    everything = [value for host_values in values.values() for value in host_values]
+    assert_stats_equal(query.statistics("wide", window, org=personas.org), numpy_stats(everything))
+    groups = query.grouped_statistics("wide", window, ["host"], org=personas.org)
+    assert len(groups) == 300
+    assert_stats_equal(next(group for group in groups if group.tags["host"] == "h123"), numpy_stats(values[123]))
+    series = query.time_series("wide", window, interval="15m", aggregate="count", org=personas.org)
+    assert sum(value or 0 for _, value in series.points) == 1200
