@@ -238,8 +238,9 @@ def usage_trends(filters: Filters) -> dict:
     executions = query.time_series(EXECUTIONS_METRIC, window, interval=filters.interval, aggregate="sum", org=scope)
     successes = query.time_series(EXECUTIONS_METRIC, window, interval=filters.interval, aggregate="sum", org=scope,
                                   tags={"success": "true"})
-    top = leaderboards.window_board(window, org=scope, limit=TOP)  # GET skills/leaderboard with a window
-    trending = trending_skills(window, scope)
+    counts = skills.execution_counts(window, org=scope)  # for both the top skills and the trending ones
+    top = leaderboards.window_board(window, org=scope, limit=TOP, counts=counts)  # skills/leaderboard?days=…
+    trending = trending_skills(window, scope, counts)
     return {
         "total_executions": round(sum(value or 0 for _, value in executions.points)),
         "executions_chart": chart(series("executions", executions.points), kind="bar", unit="executions",
@@ -259,10 +260,10 @@ def usage_trends(filters: Filters) -> dict:
     }
 
 
-def trending_skills(window: Window, scope: Scope, limit: int = TOP) -> list[dict]:
-    """The skills whose executions grew most against the range of the same length just before."""
+def trending_skills(window: Window, scope: Scope, now_counts: dict[str, dict], limit: int = TOP) -> list[dict]:
+    """The skills whose executions grew most against the range of the same length just before (``now_counts``:
+    ``execution_counts`` over the window)."""
     before = Window(window.start - window.duration, window.start - timedelta(microseconds=1))
-    now_counts = skills.execution_counts(window, org=scope)
     before_counts = skills.execution_counts(before, org=scope)
     rows = []
     for skill_id, figures in now_counts.items():

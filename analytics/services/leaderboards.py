@@ -171,9 +171,11 @@ def _ranked(scored: list[tuple[str, float, dict]], limit: int, row_model: type[B
 # --- The boards ------------------------------------------------------------------------
 
 
-def usage_board(window: Window, *, org: ScopeLike = ALL_ORGS, limit: int = CACHE_SIZE) -> list[UsageRow]:
-    """Most executed skills in the window (executions from the query layer)."""
-    counts = execution_counts(window, org=org)
+def usage_board(window: Window, *, org: ScopeLike = ALL_ORGS, limit: int = CACHE_SIZE,
+                counts: dict[str, dict] | None = None) -> list[UsageRow]:
+    """Most executed skills in the window (executions from the query layer, or the caller's ``counts`` of
+    ``execution_counts`` over the same window and org)."""
+    counts = execution_counts(window, org=org) if counts is None else counts
     return _ranked([(skill_id, figures["execution_count"], figures) for skill_id, figures in counts.items()
                     if figures["execution_count"] > 0], limit, UsageRow)
 
@@ -378,10 +380,12 @@ def get_board(board_type: str, *, org: ScopeLike = ALL_ORGS, limit: int = 10,
                        results=rows[:limit])
 
 
-def window_board(window: Window, *, org: ScopeLike = ALL_ORGS, limit: int = 10) -> Leaderboard:
+def window_board(window: Window, *, org: ScopeLike = ALL_ORGS, limit: int = 10,
+                 counts: dict[str, dict] | None = None) -> Leaderboard:
     """The usage board over any window, computed now (not cached)."""
     return Leaderboard(type="usage", computed_at=timezone.now(), cached=False, description=WINDOW_DESCRIPTION,
-                       start=window.start, end=window.end, results=usage_board(window, org=org, limit=limit))
+                       start=window.start, end=window.end,
+                       results=usage_board(window, org=org, limit=limit, counts=counts))
 
 
 # --- The job ---------------------------------------------------------------------------
