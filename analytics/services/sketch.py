@@ -193,10 +193,14 @@ class Sketch:
         """
         sides: tuple[tuple[list, list], tuple[list, list]] = (([], []), ([], []))
         zero = 0.0
-        for blob in blobs:
-            blob = bytes(blob)
-            with _cut_short(blob):
-                offset = _body_offset(blob)
+        blob = b""
+        current_header = _FORMAT.pack(FORMAT_VERSION, RELATIVE_ACCURACY)
+        # One handler for the loop and the usual header compared as bytes: half the time a blob of a
+        # context manager and _body_offset for each.
+        try:
+            for blob in blobs:
+                blob = bytes(blob)
+                offset = _FORMAT.size if blob.startswith(current_header) else _body_offset(blob)
                 zero += _ZERO.unpack_from(blob, offset)[0]
                 offset += _ZERO.size
                 for keys, counts in sides:
@@ -212,7 +216,9 @@ class Sketch:
                         keys.append(np.frombuffer(blob, "<i4", size, offset))
                         counts.append(np.frombuffer(blob, "<u4", size, offset + 4 * size))
                         offset += 8 * size
-            _check_length(blob, offset)
+                _check_length(blob, offset)
+        except struct.error as error:
+            raise ValueError(f"sketch blob of {len(blob)} bytes is cut short: {error}") from error
         (positive_keys, positive_counts), (negative_keys, negative_counts) = (
             _count_bins(np.concatenate(keys), np.concatenate(counts).astype(np.float64)) if keys
             else (np.zeros(0, dtype=np.int32), np.zeros(0)) for keys, counts in sides)

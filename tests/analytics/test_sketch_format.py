@@ -173,3 +173,10 @@ def test_rollup_rows_stored_in_the_legacy_format_still_answer_and_merge(personas
     rollup_metrics(now)
     day_blobs = list(MetricRollup.objects.filter(tier=RollupTier.DAY).values_list("sketch", flat=True))
     assert day_blobs and all(bytes(blob)[0] == FORMAT_VERSION for blob in day_blobs)
+
+
+def test_a_changed_configured_accuracy_refuses_the_stored_blobs_when_merged_too(monkeypatch):
+    blob = Sketch.from_values([1.0, 2.0, 3.0]).to_bytes()
+    monkeypatch.setattr(sketch_module, "RELATIVE_ACCURACY", 0.005)
+    with pytest.raises(IncompatibleSketchError, match="0.0095"):
+        Sketch.merge_blobs([blob, blob])
