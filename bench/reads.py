@@ -20,6 +20,7 @@ Writes the section "## Reads and export over 10M events" of docs/benchmarks.md (
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import statistics
@@ -495,6 +496,16 @@ def load_average() -> str:
         return "unknown"
 
 
+def cpu_steal_seconds() -> float | None:
+    """CPU time the hypervisor gave to others since boot (/proc/stat's steal column), all cores: a run that
+    loses a large share of its wall time this way measured a slower machine."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def run(total: int, executions: int, runs: int, export: bool, only: str | None, profile: str | None) -> dict:
     from tests.servers import start_postgres
 
@@ -526,8 +537,12 @@ def run(total: int, executions: int, runs: int, export: bool, only: str | None, 
             cursor.execute("SHOW server_version")
             results["postgres"] = cursor.fetchone()[0]
         results["load_reads"] = load_average()
+        steal_before, reads_started = cpu_steal_seconds(), time.perf_counter()
         results["reads"] = bench_reads(loaded["org"], results["executions"]["top_skill"], jobs["jobs"], runs, only,
                                        profile)
+        steal_after = cpu_steal_seconds()
+        results["reads_s"] = time.perf_counter() - reads_started
+        results["steal_s"] = None if steal_before is None or steal_after is None else steal_after - steal_before
         results["load_export"] = load_average()
         results["exports"] = [bench_export(fmt) for fmt in ("csv", "jsonl")] if export else []
         results["load_after"] = load_average()
@@ -554,7 +569,10 @@ def report(results: dict, runs: int) -> str:
         f"(work_mem {WORK_MEM}, shared_buffers 512MB, started by the bench); Python {platform.python_version()}, "
         f"Django {django.get_version()}, psycopg {psycopg.__version__}. Load average (1/5/15 min) before the load "
         f"{results['load_before']}, before the reads {results['load_reads']}, before the export "
-        f"{results['load_export']}.",
+        f"{results['load_export']}. "
+        + (f"CPU time taken by the hypervisor (steal) during the reads: {results['steal_s']:.1f} s of "
+           f"{results['reads_s']:.0f} s wall time on {os.cpu_count()} cores." if results["steal_s"] is not None
+           else "CPU steal: not available."),
         "",
         f"Data: the {results['total']:,} metric events of *Metrics at scale* (`bench.metrics.load_events`: "
         f"`{HOT}` has {results['hot_24h']:,} in the last 24 hours) and {loaded['executions']:,} skill "
