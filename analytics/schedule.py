@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from analytics.platform.collectors import PeriodicJob
+from analytics.services.health_snapshots import SNAPSHOT_INTERVAL
 from analytics.services.leaderboards import JOB_INTERVAL
 
 PERIODIC_JOBS = [
@@ -22,6 +23,14 @@ PERIODIC_JOBS = [
         every=JOB_INTERVAL,
         description="Compute the skill leaderboards of every org and of all orgs into leaderboard_cache "
                     "(a board older than twice this interval is stale and computed on read).",
+    ),
+    PeriodicJob(
+        name="compute health scores",
+        task="analytics.compute_health_snapshots",
+        every=SNAPSHOT_INTERVAL,
+        description="Compute the health score of every catalogue skill per org and over all orgs into "
+                    "skill_health_snapshot, for the dashboards (a snapshot older than twice this interval is "
+                    "stale and computed on read).",
     ),
     PeriodicJob(
         name="track analytics",

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from analytics.platform import backup, collectors
-from analytics.services import activity_periods, leaderboards, partitions, rollups
+from analytics.services import activity_periods, health_snapshots, leaderboards, partitions, rollups
 
 
 @shared_task(name="analytics.cleanup_old_data")
@@ -27,6 +27,11 @@ def rollup_metrics() -> dict[str, int]:
 @shared_task(name="analytics.compute_leaderboards")
 def compute_leaderboards() -> dict[str, int]:
     return leaderboards.compute_leaderboards()
+
+
+@shared_task(name="analytics.compute_health_snapshots")
+def compute_health_snapshots() -> dict[str, int]:
+    return health_snapshots.compute_health_snapshots()
 
 
 @shared_task(name="analytics.track_analytics")

@@ -41,7 +41,8 @@ from analytics.platform.scope import ALL_ORGS, Scope
 from analytics.platform.windows import Window
 from analytics.services import adoption, leaderboards, skills
 from analytics.services import metrics_query as query
-from analytics.services.health_score import RECENT, health_scores
+from analytics.services.health_score import RECENT
+from analytics.services.health_snapshots import current_health_scores
 from analytics.services.performance import RESPONSE_TIME_METRIC, performance_summary
 from monitoring.models import Service
 from monitoring.services.health import health_summary
@@ -391,7 +392,7 @@ def health_page(filters: Filters) -> dict:
     """Skills' health scores (now), the services' status, uptime and SLA over the range, and the incidents."""
     window, scope = filters.window, filters.scope
     catalogue = list(Skill.objects.filter(deprecated=False).order_by("skill_id").values_list("skill_id", flat=True))
-    scores = health_scores(catalogue, org=scope)
+    scores = current_health_scores(catalogue, org=scope)
     scored = sorted((health for health in scores.values() if health.score is not None),
                     key=lambda health: (health.score, health.skill_id))
     badges = Counter(health_badge(health.score) for health in scores.values())
@@ -420,6 +421,7 @@ def health_page(filters: Filters) -> dict:
     buckets = query.bucket_starts(window, seconds)
     return {
         "health_rows": [{"health": health, "badge": health_badge(health.score)} for health in worst],
+        "health_as_of": min((health.components["as_of"] for health in scores.values()), default=None),
         "badge_counts": [(badge, badges.get(badge, 0)) for badge in ("good", "fair", "poor", "none")],
         "health_chart": chart(series("health score", [(health.skill_id, health.score) for health in worst],
                                      colors=[BADGE_COLOURS[health_badge(health.score)] for health in worst]),
@@ -488,7 +490,7 @@ def ops_home_context(now: datetime | None = None) -> dict[str, Any]:
         for state in health_summary(now).services if state.service_name in services]
 
     top = leaderboards.usage_board(Window(now - TOP_SKILLS_WINDOW, now), org=ALL_ORGS, limit=TOP)
-    health = health_scores([row.skill_id for row in top], org=ALL_ORGS, now=now)
+    health = current_health_scores([row.skill_id for row in top], org=ALL_ORGS, now=now)
     skill_pks = dict(Skill.objects.filter(skill_id__in=[row.skill_id for row in top]).values_list("skill_id", "pk"))
     top_skills = [{"row": row, "score": health[row.skill_id].score, "badge": health_badge(health[row.skill_id].score),
                    "url": reverse("admin:analytics_skill_change", args=[skill_pks[row.skill_id]])

@@ -16,6 +16,7 @@ from analytics.models.skills import (
     SkillExecution,
     SkillExecutionTotals,
     SkillHealthScore,
+    SkillHealthSnapshot,
     SkillInstall,
     SkillRating,
     SkillUsageDay,
@@ -28,6 +29,6 @@ __all__ = [
     "ApiToken", "DirtyMinute", "LeaderboardEntry", "MetricEvent", "MetricEventKey", "MetricRollup", "RollupState",
     "RollupTier",
     "MetricSeries", "MetricSeriesTag", "RecommendationLog", "MetricType", "Organization", "OtlpCumulativeState",
-    "Skill", "SkillExecution", "SkillExecutionTotals", "SkillHealthScore", "SkillInstall", "SkillRating",
-    "SkillUsageDay",
+    "Skill", "SkillExecution", "SkillExecutionTotals", "SkillHealthScore", "SkillHealthSnapshot", "SkillInstall",
+    "SkillRating", "SkillUsageDay",
 ]

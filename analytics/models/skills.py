@@ -157,6 +157,31 @@ class SkillHealthScore(models.Model):
         return f"{self.skill_id}: {self.score:g} ({self.source})"
 
 
+class SkillHealthSnapshot(models.Model):
+    """A skill's computed health score as the scheduled job last computed it, per org and over all orgs: what
+    the dashboards read (docs/health-score.md, Snapshots). Explicit scores are applied when it is read."""
+
+    # NULL: over all orgs together (staff); no snapshot is kept for the platform scope alone.
+    org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    skill = _skill_key()
+    computed = models.FloatField(null=True, blank=True, help_text="Empty: no executions in the recent week.")
+    components = models.JSONField(default=dict, blank=True, help_text="The figures behind the score.")
+    as_of = models.DateTimeField(help_text="The moment the score describes.")
+
+    class Meta:
+        db_table = "skill_health_snapshot"
+        constraints = [
+            # One row per skill and scope: two jobs storing at once collide instead of doubling it.
+            models.UniqueConstraint(fields=["skill", "org"], condition=models.Q(org__isnull=False),
+                                    name="skill_health_snapshot_org"),
+            models.UniqueConstraint(fields=["skill"], condition=models.Q(org__isnull=True),
+                                    name="skill_health_snapshot_all_orgs"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.skill_id}: {self.computed} as of {self.as_of:%Y-%m-%d %H:%M} ({self.org or 'all orgs'})"
+
+
 def latency_bucket(latency_ms: float) -> int:
     """The index of the histogram bucket ``latency_ms`` falls in (Prometheus' ``le``: bound included)."""
     return bisect_left(LATENCY_BUCKETS_MS, latency_ms)

@@ -121,12 +121,9 @@ def _superseded(explicit: dict[str, SkillHealthScore], scope: Scope) -> set[str]
             if skill_id in newest and newest[skill_id] > score.recorded_at}
 
 
-def health_scores(skill_ids: list[str], *, org: ScopeLike = ALL_ORGS,
-                  now: datetime | None = None) -> dict[str, Health]:
-    if not skill_ids:
-        return {}
-    org = as_scope(org)
-    now = now or timezone.now()
+def computed_parts(skill_ids: list[str], org: Scope, now: datetime) -> dict[str, tuple[float | None, dict]]:
+    """{skill_id: (computed score, components)} from the data as of ``now``: the formula without the explicit
+    scores (``with_explicit`` applies them). Components are those of ``Health`` before ``computed_score``."""
     recent, baseline = _windows(now)
     tags = {"skill_id": skill_ids[0]} if len(skill_ids) == 1 else {}
     executions: dict[str | None, dict[str | None, int]] = {}  # {skill_id: {success tag: count}}
@@ -143,10 +140,7 @@ def health_scores(skill_ids: list[str], *, org: ScopeLike = ALL_ORGS,
     ratings = org.filter(SkillRating.objects.filter(replaced_at__isnull=True, skill_id__in=skill_ids))
     rating_totals = {row["skill_id"]: (row["total"], row["count"]) for row in
                      ratings.values("skill_id").annotate(total=Sum("rating"), count=Count("id")).order_by()}
-    explicit_scores = _explicit_scores(skill_ids, org)
-    superseded = _superseded(explicit_scores, org)
-
-    results = {}
+    parts: dict[str, tuple[float | None, dict]] = {}
     for skill_id in skill_ids:
         counts = executions.get(skill_id, {})
         successes, total = counts.get("true", 0), sum(counts.values())
@@ -159,23 +153,44 @@ def health_scores(skill_ids: list[str], *, org: ScopeLike = ALL_ORGS,
                 "volume": _volume_component(successes),
             }
             computed = _combine(components)
+        parts[skill_id] = (computed, components)
+    return parts
+
+
+def with_explicit(computed: dict[str, tuple[float | None, dict, datetime]], org: Scope) -> dict[str, Health]:
+    """Each skill's ``Health`` from its (computed score, components, as of) and its explicit score, if any:
+    in effect until newer data supersedes it."""
+    explicit_scores = _explicit_scores(list(computed), org)
+    superseded = _superseded(explicit_scores, org)
+    results = {}
+    for skill_id, (score, components, as_of) in computed.items():
         explicit = explicit_scores.get(skill_id)
         in_effect = explicit is not None and skill_id not in superseded
         results[skill_id] = Health(
             skill_id=skill_id,
-            score=explicit.score if explicit is not None and in_effect else computed,
-            computed=computed,
+            score=explicit.score if explicit is not None and in_effect else score,
+            computed=score,
             components={
                 **components,
-                "computed_score": computed,
+                "computed_score": score,
                 "explicit": None if explicit is None else {
                     "score": explicit.score, "source": explicit.source, "recorded_at": isoformat(explicit.recorded_at),
                     "in_effect": in_effect,
                 },
-                "as_of": isoformat(now),
+                "as_of": isoformat(as_of),
             },
         )
     return results
+
+
+def health_scores(skill_ids: list[str], *, org: ScopeLike = ALL_ORGS,
+                  now: datetime | None = None) -> dict[str, Health]:
+    if not skill_ids:
+        return {}
+    org = as_scope(org)
+    now = now or timezone.now()
+    return with_explicit({skill_id: (score, components, now) for skill_id, (score, components)
+                          in computed_parts(skill_ids, org, now).items()}, org)
 
 
 def health_score(skill_id: str, *, org: ScopeLike = ALL_ORGS, now: datetime | None = None) -> Health:

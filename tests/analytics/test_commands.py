@@ -16,8 +16,8 @@ from analytics.models import MetricRollup, RollupTier
 from analytics.services.metrics_ingest import MetricItem, ingest_metric_items
 
 # The jobs the apps declare (analytics/, monitoring/ and alerts/schedule.py), the OTLP push aside (off by default).
-DECLARED = {"rollup metrics", "cleanup old data", "compute leaderboards", "track analytics", "run health checks",
-            "roll up daily SLA", "check alerts", "send notifications", "back up database"}
+DECLARED = {"rollup metrics", "cleanup old data", "compute leaderboards", "compute health scores", "track analytics",
+            "run health checks", "roll up daily SLA", "check alerts", "send notifications", "back up database"}
 
 
 def run(command, *args) -> str:
