@@ -140,6 +140,24 @@ def test_no_range_is_the_last_24_hours_and_a_custom_range_reads_start_and_end(st
     assert page(staff, "usage", hours="6").context["total_executions"] == 3  # the API's ?hours= too
 
 
+def test_a_preset_range_starts_at_its_first_buckets_start_and_a_custom_one_where_asked(staff, recorded):
+    # NOW is hh:30:00 UTC. Each preset ends now and starts where its first bucket does (1m, 1h, 6h, 1d), so
+    # the first point of every chart covers a whole bucket, as a Prometheus range query aligned to its step.
+    def window(**params):
+        filters = page(staff, "usage", **params).context["filters"]
+        return filters.window.start, filters.window.end
+
+    midnight = NOW.replace(hour=0, minute=0)
+    assert window(range="1h") == (ago(hours=1), NOW)
+    assert window(range="24h") == (ago(hours=24, minutes=30), NOW)
+    assert window(range="7d") == (ago(days=7) - timedelta(hours=NOW.hour % 6, minutes=30), NOW)
+    assert window(range="30d") == (midnight - timedelta(days=30), NOW)
+    assert window(hours="24") == (ago(hours=24), NOW)  # the API's window parameters: a custom range, as given
+    record_executions(recorded.org, [execution("web_search", ago(hours=24, minutes=20), "u3")])
+    assert page(staff, "usage", range="24h").context["total_executions"] == 6  # in the first hour's bucket
+    assert page(staff, "usage", hours="24").context["total_executions"] == 5
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({"range": "2y"}, "Unknown range"),
     ({"range": "custom"}, "needs a start"),

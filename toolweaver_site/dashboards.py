@@ -185,7 +185,12 @@ def read_filters(request, extra: tuple[str, ...] = ()) -> Filters:
             errors.append(problem)
         if value:
             values[name] = value
-    return Filters(window=window, interval=bucket_interval(window), range=choice, scope=scope, org=slug,
+    interval = bucket_interval(window)
+    if choice != CUSTOM:  # a preset range starts where its first bucket does: every bucket of its charts is whole
+        seconds = query.INTERVALS[interval]
+        window = Window(datetime.fromtimestamp(query.bucket_of(int(window.start.timestamp()), seconds), UTC),
+                        window.end)
+    return Filters(window=window, interval=interval, range=choice, scope=scope, org=slug,
                    custom=given, extra=values, errors=tuple(errors))
 
 
