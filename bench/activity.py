@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from bench.setup import bench_arguments, bench_database, database_section, publish  # noqa: E402
 
 HEADING = "## Period analytics"
-TARGET_SECONDS = 30.0
+TARGET_SECONDS = 3.0  # issue 17's target; the seed asks for under 30 s
 DAY = datetime(2026, 3, 10, tzinfo=UTC)
 HEARTBEAT_EVERY = timedelta(minutes=3)
 # Events of a day per type, beside heartbeats and agent calls.
@@ -137,8 +137,8 @@ def section(rows: dict[str, str]) -> str:
         "day for one org over about 100,000 activity events of 1,000 users and 100 agents (heartbeats every 3 minutes",
         "with outages, 30,000 agent calls, sessions, page views, contracts with bids and payments, credits, scores),",
         "after a lighter day before it. *First run* inserts the user, agent and platform rows; *again* computes the",
-        "same day once more (updates). Target: under 30 s.",
-    ], ["database", "events in the day", "user rows", "agent rows", "queries", "first run", "again", "target < 30 s"],
+        "same day once more (updates). Target: ≤ 3 s (the seed asks for under 30 s).",
+    ], ["database", "events in the day", "user rows", "agent rows", "queries", "first run", "again", "target ≤ 3 s"],
         rows)
 
 

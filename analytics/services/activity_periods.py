@@ -51,6 +51,7 @@ MAX_PERIODS = 1000
 LONGEST = {PeriodType.HOUR: timedelta(hours=1), PeriodType.DAY: timedelta(days=1),
            PeriodType.WEEK: timedelta(weeks=1), PeriodType.MONTH: timedelta(days=31)}
 RESPONSE_TIME_FRACTIONS = (0.5, 0.95, 0.99)
+AGENTS_PER_QUERY = 5000  # agent ids in one IN list (SQLite allows 32,766 parameters)
 CONTRACT_ENDS = [EventType.CONTRACT_COMPLETED, EventType.CONTRACT_CANCELLED, EventType.CONTRACT_FAILED]
 
 PLATFORM_FIGURES = [
@@ -293,13 +294,7 @@ def _user_rows(period: Period, computed_at: datetime) -> list[UserAnalytics]:
 
 def _agent_rows(period: Period, computed_at: datetime) -> list[AgentAnalytics]:
     timeout = _heartbeat_timeout()
-    # Agents with heartbeats before the ones fetched went silent (downtime until their next one); the others
-    # had not started yet (time not counted).
     named = period.events().exclude(agent_id="")
-    silent_before = set(ActivityEvent.objects.filter(
-        org=period.org, type=EventType.AGENT_HEARTBEAT, timestamp__lt=period.start - timeout,
-        agent_id__in=named.values("agent_id"),
-    ).values_list("agent_id", flat=True).distinct().order_by())
     figures = {row["agent_id"]: row for row in named.values("agent_id")
                .order_by("agent_id").annotate(
         calls=_count(EventType.AGENT_CALL),
@@ -313,6 +308,15 @@ def _agent_rows(period: Period, computed_at: datetime) -> list[AgentAnalytics]:
         avg_bid_price=Avg("value", filter=Q(type=EventType.BID)),
         validation_score=Avg("value", filter=Q(type=EventType.VALIDATION_SCORE)),
     )}
+    # Agents with heartbeats before the ones fetched went silent (downtime until their next one); the others
+    # had not started yet (time not counted). The period's agents as a list: as a subquery of the period's
+    # events, PostgreSQL joined the two reads by hash, which took a second while the statistics were stale.
+    earlier = ActivityEvent.objects.filter(org=period.org, type=EventType.AGENT_HEARTBEAT,
+                                           timestamp__lt=period.start - timeout)
+    agents = sorted(figures)
+    silent_before = {agent_id for start in range(0, len(agents), AGENTS_PER_QUERY)
+                     for agent_id in earlier.filter(agent_id__in=agents[start:start + AGENTS_PER_QUERY])
+                     .values_list("agent_id", flat=True).distinct().order_by()}
     response_times = _response_time_percentiles(period)
     reputation = dict(period.events().filter(type=EventType.REPUTATION_SCORE)
                       .order_by("agent_id", "timestamp", "id").values_list("agent_id", "value"))
