@@ -191,6 +191,9 @@ def load_executions(total: int, end: datetime, seed: int = 20261207) -> dict:
             "SELECT (to_timestamp(epoch) AT TIME ZONE 'UTC')::date, org_id, user_id, skill_id, count(*) "
             f"FROM {staging} WHERE user_id IS NOT NULL GROUP BY 1, 2, 3, 4")
         cursor.execute(
+            "INSERT INTO skill_user_last_use (org_id, user_id, skill_id, last_day) "
+            "SELECT org_id, user_id, skill_id, max(day) FROM skill_usage_day GROUP BY 1, 2, 3")
+        cursor.execute(
             "INSERT INTO analytics_metricevent (series_id, org_id, timestamp, value) "
             "SELECT m.series_id, s.org_id, to_timestamp(s.epoch), CASE WHEN m.latency THEN s.latency ELSE 1.0 END "
             f"FROM {staging} s JOIN bench_series_map m USING (org_id, skill_id, success) ORDER BY s.epoch")

@@ -20,6 +20,7 @@ from analytics.models.skills import (
     SkillInstall,
     SkillRating,
     SkillUsageDay,
+    SkillUserLastUse,
 )
 from analytics.platform.tenancy import ApiToken, Organization
 
@@ -30,5 +31,5 @@ __all__ = [
     "RollupTier",
     "MetricSeries", "MetricSeriesTag", "RecommendationLog", "MetricType", "Organization", "OtlpCumulativeState",
     "Skill", "SkillExecution", "SkillExecutionTotals", "SkillHealthScore", "SkillHealthSnapshot", "SkillInstall",
-    "SkillRating", "SkillUsageDay",
+    "SkillRating", "SkillUsageDay", "SkillUserLastUse",
 ]

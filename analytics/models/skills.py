@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, date
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connection, models
@@ -29,7 +29,7 @@ LATENCY_METRIC = "skill.latency_ms"
 EXECUTIONS_METRIC = "skill.executions"
 # Ratings are 1 to 5 stars; the Bayesian priors of the rating board and of the health score assume the middle.
 NEUTRAL_RATING = 3.0
-UPSERT_CHUNK = 1000  # rows of one INSERT … ON CONFLICT (5 parameters each)
+UPSERT_CHUNK = 1000  # rows of one INSERT … ON CONFLICT (at most 5 parameters each)
 
 
 class Skill(models.Model):
@@ -275,17 +275,56 @@ class SkillUsageDay(models.Model):
             (item.timestamp.astimezone(UTC).date(), item.user_id, item.skill_id)
             for item in executions if item.user_id is not None
         )
-        table = connection.ops.quote_name(SkillUsageDay._meta.db_table)
-        # In key order, so that concurrent batches lock the rows they share in the same order.
-        rows = sorted(counts.items())
-        with connection.cursor() as cursor:
-            for first in range(0, len(rows), UPSERT_CHUNK):
-                chunk = rows[first:first + UPSERT_CHUNK]
-                cursor.execute(
-                    f"INSERT INTO {table} (day, org_id, user_id, skill_id, executions) VALUES "
-                    + ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
-                    + " ON CONFLICT (day, org_id, user_id, skill_id) "
-                    f"DO UPDATE SET executions = {table}.executions + excluded.executions",
-                    [value for (day, user_id, skill_id), count in chunk
-                     for value in (day, org.pk, user_id, skill_id, count)],
-                )
+        _upsert(SkillUsageDay, ["day", "org_id", "user_id", "skill_id"], "executions",
+                "{table}.executions + excluded.executions",
+                [(day, org.pk, user_id, skill_id, count) for (day, user_id, skill_id), count in counts.items()])
+
+
+class SkillUserLastUse(models.Model):
+    """The last UTC day each user used each skill: who used what over a window that ends now, in one row per
+    (org, user, skill) instead of one per day (``analytics/services/adoption.py``, ``_recent_pairs``).
+
+    Kept up to date in the transaction that stores the executions (``add``); executions without a user_id
+    have no row. Retention removes the rows whose last day is before its cutoff.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    user_id = models.CharField(max_length=200)
+    skill = _skill_key()
+    last_day = models.DateField()
+
+    class Meta:
+        db_table = "skill_user_last_use"
+        constraints = [
+            models.UniqueConstraint(fields=["skill", "org", "user_id"], name="skill_user_last_use_one_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.skill_id} last used by {self.user_id} on {self.last_day}"
+
+    @staticmethod
+    def add(org: Organization, executions: Iterable) -> None:
+        """Move each (user, skill)'s last day to that of its newest freshly stored execution, if later."""
+        last: dict[tuple, date] = {}
+        for item in executions:
+            if item.user_id is not None:
+                key, day = (item.skill_id, item.user_id), item.timestamp.astimezone(UTC).date()
+                last[key] = max(day, last.get(key, day))
+        _upsert(SkillUserLastUse, ["skill_id", "org_id", "user_id"], "last_day",
+                "CASE WHEN excluded.last_day > {table}.last_day THEN excluded.last_day ELSE {table}.last_day END",
+                [(skill_id, org.pk, user_id, day) for (skill_id, user_id), day in last.items()])
+
+
+def _upsert(model: type[models.Model], key: list[str], column: str, update: str, rows: list[tuple]) -> None:
+    """INSERT (*key, column) rows; a row whose key exists gets ``update`` ({table} is the table) instead."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    rows = sorted(rows)  # in key order, so that concurrent batches lock the rows they share in the same order
+    placeholders = "(" + ", ".join(["%s"] * (len(key) + 1)) + ")"
+    with connection.cursor() as cursor:
+        for first in range(0, len(rows), UPSERT_CHUNK):
+            chunk = rows[first:first + UPSERT_CHUNK]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(key)}, {column}) VALUES " + ", ".join([placeholders] * len(chunk))
+                + f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {column} = {update.format(table=table)}",
+                [value for row in chunk for value in row],
+            )

@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import TruncDate
 from pydantic import Field
 
-from analytics.models import MetricSeries, Organization, Skill, SkillExecution, SkillUsageDay
+from analytics.models import MetricSeries, Organization, Skill, SkillExecution, SkillUsageDay, SkillUserLastUse
 from analytics.models.skills import EXECUTIONS_METRIC
 from analytics.platform.contracts import ResponseContract
 from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
@@ -121,6 +121,30 @@ def _usage(scope: Scope, window: Window) -> list[QuerySet]:
     return [days.values("org_id", "user_id", "skill_id", "day"), *parts]
 
 
+def _pairs(scope: Scope, window: Window) -> list[QuerySet]:
+    """Who used which skill in ``window``, as parts to be united, each with org_id, user_id and skill_id."""
+    recent = _recent_pairs(scope, window)
+    return recent if recent is not None else _usage(scope, window)
+
+
+def _recent_pairs(scope: Scope, window: Window) -> list[QuerySet] | None:
+    """The pairs of a window no execution is later than (one ending now), from skill_user_last_use: those
+    last used on a whole day of the window, and from skill_usage those of the part day at its start. None
+    for any other window.
+
+    Exact: a pair last used on a day the window holds whole was used in the window (nothing is later than its
+    end), and a pair used in the window was used on one of those days or in its first part day.
+    """
+    if _any_executions(scope, timestamp__gt=window.end):
+        return None
+    first = _midnight(window.start, up=True)
+    parts = [scope.filter(SkillUserLastUse.objects.filter(last_day__gte=first.date()))
+             .values("org_id", "user_id", "skill_id")]
+    if window.start < first:
+        parts.append(_raw_usage(scope, window.start, min(first, window.end), end_included=first > window.end))
+    return parts
+
+
 def _any_executions(scope: Scope, **bounds) -> bool:
     return scope.filter(SkillExecution.objects.filter(user_id__isnull=False, **bounds)).exists()
 
@@ -167,7 +191,7 @@ def _distinct_per(parts: list[QuerySet], per: list[str], distinct: list[str]) ->
 
 def _skills_per_user(scope: Scope, window: Window) -> list[tuple]:
     """(*user, distinct skills used) for each user active in the window (a user as ``_user`` has it)."""
-    return _distinct_per(_usage(scope, window), _user(scope), ["skill_id"])
+    return _distinct_per(_pairs(scope, window), _user(scope), ["skill_id"])
 
 
 def skills_per_user(window: Window, *, org: ScopeLike = ALL_ORGS) -> SkillsPerUser:
@@ -189,7 +213,7 @@ def _distribution(rows: list[tuple]) -> SkillsPerUser:
 
 
 def _active_users(scope: Scope, window: Window) -> int:
-    return _distinct_per(_usage(scope, window), [], _user(scope))[0][0]
+    return _distinct_per(_pairs(scope, window), [], _user(scope))[0][0]
 
 
 def _catalogue() -> set[str]:
@@ -263,7 +287,7 @@ def adoption(window: Window, *, org: ScopeLike = ALL_ORGS) -> Adoption:
 
 def skill_adoption(skill_id: str, window: Window) -> dict:
     """One skill over all orgs: its users, the orgs using it, and its share of each org's active users."""
-    parts = _usage(ALL_ORGS, window)
+    parts = _pairs(ALL_ORGS, window)
     used = [part.filter(skill_id=skill_id) for part in parts]
     users = _distinct_per(used, [], ["org_id", "user_id"])[0][0]
     active = _distinct_per(parts, [], ["org_id", "user_id"])[0][0]

@@ -10,7 +10,7 @@ import pytest
 from django.apps import apps
 
 from analytics import retention
-from analytics.models import SkillUsageDay
+from analytics.models import SkillUsageDay, SkillUserLastUse
 from analytics.platform.scope import as_scope
 from analytics.platform.windows import Window
 from analytics.services import adoption as service
@@ -28,6 +28,19 @@ def run(skill_id, user_id, at, event_id=None):
 
 def days(org):
     return {(row.day, row.user_id, row.skill_id): row.executions for row in SkillUsageDay.objects.filter(org=org)}
+
+
+def last_uses(org):
+    return {(row.user_id, row.skill_id): row.last_day for row in SkillUserLastUse.objects.filter(org=org)}
+
+
+class Editor:  # what RunPython hands a migration's function: its execute() runs SQL
+    @staticmethod
+    def execute(sql, params):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 def test_each_batch_adds_its_executions_to_their_users_days(personas):
@@ -51,17 +64,43 @@ def test_the_migration_counts_the_executions_stored_before_the_table(personas):
     record_executions(personas.other_org, [run("c", "u9", NOW - timedelta(days=3))])
     expected = {org.pk: days(org) for org in (personas.org, personas.other_org)}
     SkillUsageDay.objects.all().delete()
-
-    class Editor:  # what RunPython hands the function: its execute() runs SQL
-        @staticmethod
-        def execute(sql, params):
-            from django.db import connection
-
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-
     import_module("analytics.migrations.0010_skill_usage_day").count_stored_usage(apps, Editor)
     assert {org.pk: days(org) for org in (personas.org, personas.other_org)} == expected
+
+
+def test_each_batch_moves_its_users_last_day_of_a_skill_forward_never_back(personas):
+    record_executions(personas.org, [run("a", "u1", NOW), run("a", "u1", NOW - timedelta(days=3)),
+                                     run("b", "u1", NOW - timedelta(days=2)), run("b", None, NOW)])
+    record_executions(personas.org, [run("a", "u1", NOW - timedelta(days=5))])  # history sent late
+    record_executions(personas.other_org, [run("a", "u1", NOW - timedelta(days=1))])
+    assert last_uses(personas.org) == {("u1", "a"): date(2026, 3, 11), ("u1", "b"): date(2026, 3, 9)}
+    record_executions(personas.org, [run("b", "u1", NOW + timedelta(hours=9))])  # 03-12 00:30
+    assert last_uses(personas.org) == {("u1", "a"): date(2026, 3, 11), ("u1", "b"): date(2026, 3, 12)}
+    assert last_uses(personas.other_org) == {("u1", "a"): date(2026, 3, 10)}
+
+
+def test_the_migration_finds_the_last_days_of_the_day_rows_stored_before_the_table(personas):
+    record_executions(personas.org, [run("a", "u1", NOW), run("a", "u1", NOW - timedelta(days=4)),
+                                     run("b", "u2", NOW - timedelta(days=2)), run("b", None, NOW)])
+    record_executions(personas.other_org, [run("c", "u9", NOW - timedelta(days=3))])
+    expected = {org.pk: last_uses(org) for org in (personas.org, personas.other_org)}
+    SkillUserLastUse.objects.all().delete()
+    import_module("analytics.migrations.0012_skill_user_last_use").find_last_days(apps, Editor)
+    assert {org.pk: last_uses(org) for org in (personas.org, personas.other_org)} == expected
+
+
+def test_a_window_no_execution_is_later_than_reads_the_last_days(personas):
+    record_executions(personas.org, [run("a", "u1", NOW - timedelta(days=2)), run("b", "u1", NOW - timedelta(hours=1)),
+                                     run("c", "u2", NOW - timedelta(days=3, hours=1))])
+    scope = as_scope(personas.org)
+    window = Window(NOW - timedelta(days=3), NOW)  # 03-08 15:30: a part day at the start
+    parts = service._recent_pairs(scope, window)
+    assert parts is not None and len(parts) == 2  # the last days, and the part day at the start from skill_usage
+    assert service.skills_per_user(window, org=personas.org).histogram == {"2": 1}  # u1: a and b; not u2's c
+    assert service._recent_pairs(scope, Window(NOW.replace(hour=0, minute=0), NOW)) is not None
+    record_executions(personas.org, [run("d", "u3", NOW + timedelta(minutes=1))])
+    assert service._recent_pairs(scope, window) is None  # an execution later than its end: the day rows
+    assert service.skills_per_user(window, org=personas.org).histogram == {"2": 1}
 
 
 def test_retention_removes_the_days_before_its_cutoff_and_keeps_the_cutoffs_day(personas, settings):
@@ -70,9 +109,13 @@ def test_retention_removes_the_days_before_its_cutoff_and_keeps_the_cutoffs_day(
     record_executions(personas.org, [run("a", "u1", cutoff - timedelta(days=1)),  # 02-28
                                      run("a", "u1", cutoff - timedelta(hours=1)),  # 03-01, before the cutoff
                                      run("a", "u1", cutoff + timedelta(hours=1))])
+    record_executions(personas.org, [run("b", "u1", cutoff - timedelta(days=1)),  # b: last used on 02-28
+                                     run("c", "u1", cutoff - timedelta(hours=1))])  # c: on 03-01
     removed = retention.cleanup(NOW)
-    assert removed["skill usage days"] == 1
-    assert days(personas.org) == {(date(2026, 3, 1), "u1", "a"): 2}
+    assert removed["skill usage days"] == 2
+    assert days(personas.org) == {(date(2026, 3, 1), "u1", "a"): 2, (date(2026, 3, 1), "u1", "c"): 1}
+    assert removed["skill last uses"] == 1
+    assert last_uses(personas.org) == {("u1", "a"): date(2026, 3, 1), ("u1", "c"): date(2026, 3, 1)}
 
 
 @pytest.fixture
@@ -125,6 +168,8 @@ def test_any_window_counts_exactly_what_the_executions_say(scattered, over_all_o
         skills, active_days = by_hand(items, org, window)
         assert answer(window, "skill_id") == {user: len(used) for user, used in skills.items()}, window
         assert answer(window, "day") == {user: len(on) for user, on in active_days.items()}, window
+        assert {tuple(row[:-1]): row[-1] for row in service._skills_per_user(scope, window)} == {
+            user: len(used) for user, used in skills.items()}, window
         assert service._active_users(scope, window) == len(skills), window
 
 
