@@ -9,7 +9,9 @@ metric series do not carry (``user_id`` is deliberately not a tag: it would make
 series per user). It is read with DISTINCT and GROUP BY in SQL from
 ``skill_usage_day`` (who used which skill on which UTC day) for the whole days of
 a window and from ``skill_usage`` for the part days at its edges (``_usage``):
-the per-user relation itself, not a second aggregation of the time series.
+the per-user relation itself, not a second aggregation of the time series. A
+window that no execution is later than (one ending now) reads who used which skill
+from ``skill_user_last_use`` instead (``_recent_pairs``): one row per pair.
 Executions without a ``user_id`` count as usage but belong to no user.
 """
 
