@@ -426,7 +426,8 @@ def health_page(filters: Filters) -> dict:
     buckets = query.bucket_starts(window, seconds)
     return {
         "health_rows": [{"health": health, "badge": health_badge(health.score)} for health in worst],
-        "health_as_of": min((health.components["as_of"] for health in scores.values()), default=None),
+        "health_as_of": min((datetime.fromisoformat(health.components["as_of"]) for health in scores.values()),
+                            default=None),
         "badge_counts": [(badge, badges.get(badge, 0)) for badge in ("good", "fair", "poor", "none")],
         "health_chart": chart(series("health score", [(health.skill_id, health.score) for health in worst],
                                      colors=[BADGE_COLOURS[health_badge(health.score)] for health in worst]),
