@@ -396,7 +396,7 @@ def adoption_page(filters: Filters) -> dict:
 def health_page(filters: Filters) -> dict:
     """Skills' health scores (now), the services' status, uptime and SLA over the range, and the incidents."""
     window, scope = filters.window, filters.scope
-    catalogue = list(Skill.objects.filter(deprecated=False).order_by("skill_id").values_list("skill_id", flat=True))
+    catalogue = Skill.catalogue_ids()
     scores = current_health_scores(catalogue, org=scope)
     scored = sorted((health for health in scores.values() if health.score is not None),
                     key=lambda health: (health.score, health.skill_id))

@@ -48,6 +48,11 @@ class Skill(models.Model):
     def __str__(self) -> str:
         return self.skill_id
 
+    @staticmethod
+    def catalogue_ids() -> list[str]:
+        """The skill_ids of the catalogue as adoption and health count it: the skills not deprecated, in order."""
+        return list(Skill.objects.filter(deprecated=False).order_by("skill_id").values_list("skill_id", flat=True))
+
 
 def _skill_key() -> models.ForeignKey:
     # No index of its own: every table has a composite index that starts with the skill.

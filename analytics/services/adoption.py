@@ -219,7 +219,7 @@ def _active_users(scope: Scope, window: Window) -> int:
 
 
 def _catalogue() -> set[str]:
-    return set(Skill.objects.filter(deprecated=False).values_list("skill_id", flat=True))
+    return set(Skill.catalogue_ids())
 
 
 def adoption_rate(window: Window, *, org: ScopeLike = ALL_ORGS, catalogue: set[str] | None = None) -> dict:

@@ -30,10 +30,6 @@ SNAPSHOT_INTERVAL = timedelta(minutes=1)  # analytics/schedule.py runs the job t
 SNAPSHOT_MAX_AGE = 2 * SNAPSHOT_INTERVAL  # an older snapshot is stale: one missed run is tolerated
 
 
-def _catalogue() -> list[str]:
-    return list(Skill.objects.filter(deprecated=False).order_by("skill_id").values_list("skill_id", flat=True))
-
-
 def store_snapshot(scope: Scope, parts: dict[str, tuple[float | None, dict]], as_of: datetime) -> int:
     """Replace the scope's snapshot in one transaction. Returns the rows written."""
     org = cache_org(scope)
@@ -49,7 +45,7 @@ def compute_health_snapshots(now: datetime | None = None) -> dict[str, int]:
     """The health of every catalogue skill over all orgs and in each org with skill data, as of ``now``."""
     now = now or timezone.now()
     started = time.monotonic()
-    catalogue = _catalogue()
+    catalogue = Skill.catalogue_ids()
     orgs = orgs_with_skill_data()
     rows = 0
     for scope in [ALL_ORGS, *(Scope.of(org) for org in orgs)]:
