@@ -30,6 +30,7 @@ from analytics.models import (
     SkillRating,
 )
 from analytics.services.health_score import health_scores
+from analytics.services.health_snapshots import current_health_scores, newest_snapshot_as_of
 
 PLATFORM_LABEL = "platform"  # the org_id label of rows that belong to no org
 
@@ -66,21 +67,25 @@ def _rating_families(slugs: dict[int, str]) -> list[Exposed]:
     return [rating, ratings, installs]
 
 
-_health_cache: dict[str, Any] = {"as_of": None, "scores": []}
+_health_cache: dict[str, Any] = {"key": None, "scores": []}
 _health_lock = threading.Lock()
 
 
 def _computed_health(now: datetime, slugs: dict[int, str]) -> list[Sample]:
     """Each skill's health score (explicit, else computed) in each org that executed it.
 
-    Computed as of the start of the current PROMETHEUS_HEALTH_SCORE_SECONDS period and reused during it (0:
-    at every scrape): the scores move slowly and cost a few queries per org. Every worker computes them as of
-    the same moment, so they agree.
+    As of the health snapshot job's last run while it is fresh: its rows are read, and what it lacks is
+    computed as of the same moment. Without a fresh snapshot (no scheduler running), computed as of the start
+    of the current PROMETHEUS_HEALTH_SCORE_SECONDS period (0: at every scrape). Either way every worker
+    reports the scores of the same moment, so they agree, and works them out once for that moment.
     """
     period = settings.PROMETHEUS_HEALTH_SCORE_SECONDS
-    as_of = datetime.fromtimestamp(now.timestamp() // period * period, UTC) if period else now
+    snapshot_as_of = newest_snapshot_as_of(now)
+    as_of = snapshot_as_of or (datetime.fromtimestamp(now.timestamp() // period * period, UTC) if period else now)
+    scores_of = current_health_scores if snapshot_as_of else health_scores  # a stale snapshot is not read
+    key = (snapshot_as_of is not None, as_of)
     with _health_lock:
-        if period and _health_cache["as_of"] == as_of:
+        if period and _health_cache["key"] == key:
             return list(_health_cache["scores"])
     skills_by_org: dict[int, list[str]] = {}
     for org_id, skill in SkillExecutionTotals.objects.values_list("org_id", "skill_id").order_by("skill_id"):
@@ -88,11 +93,11 @@ def _computed_health(now: datetime, slugs: dict[int, str]) -> list[Sample]:
     organizations = Organization.objects.in_bulk(list(skills_by_org))
     scores = []
     for org_id, skill_ids in sorted(skills_by_org.items()):
-        for skill_id, health in health_scores(skill_ids, org=organizations[org_id], now=as_of).items():
+        for skill_id, health in scores_of(skill_ids, org=organizations[org_id], now=as_of).items():
             if health.score is not None:
                 scores.append(Sample((skill_id, slugs[org_id]), round(health.score, 2)))
     with _health_lock:
-        _health_cache.update(as_of=as_of, scores=scores)
+        _health_cache.update(key=key, scores=scores)
     return scores
 
 

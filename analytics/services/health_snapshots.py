@@ -2,6 +2,7 @@
 
     compute_health_snapshots(now=None) -> {"scopes": n, "rows": n}   (the job, every SNAPSHOT_INTERVAL)
     current_health_scores(skill_ids, *, org=ALL_ORGS, now=None) -> {skill_id: Health}
+    newest_snapshot_as_of(now) -> datetime | None   (the moment the job's last fresh snapshot describes)
 
 A score describes the recent week ending at its ``as_of`` (docs/health-score.md): over months of executions
 the formula reads a few thousand rollup rows per scope, a few hundred milliseconds, so the dashboards read
@@ -17,6 +18,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from analytics.models import Skill, SkillHealthSnapshot
@@ -80,3 +82,12 @@ def current_health_scores(skill_ids: list[str], *, org: ScopeLike = ALL_ORGS,
         computed.update({skill_id: (score, components, now) for skill_id, (score, components)
                          in computed_parts(missing, scope, now).items()})
     return with_explicit({skill_id: computed[skill_id] for skill_id in skill_ids}, scope)
+
+
+def newest_snapshot_as_of(now: datetime) -> datetime | None:
+    """The moment the job's newest snapshot describes, if it is fresh at ``now`` (within SNAPSHOT_MAX_AGE).
+
+    Every scope of one run is stored as of the same moment, so this names the run whose rows are read.
+    """
+    newest = SkillHealthSnapshot.objects.filter(as_of__lte=now).aggregate(newest=Max("as_of"))["newest"]
+    return newest if newest is not None and newest >= now - SNAPSHOT_MAX_AGE else None

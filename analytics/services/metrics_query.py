@@ -161,21 +161,35 @@ def _bucket_sql(seconds: int) -> str:
     return f"(((CAST(strftime('%%s', timestamp) AS INTEGER) - {origin}) / {seconds}) * {seconds} + {origin})"
 
 
-def _group_sql(groups: dict[int, int]) -> str:
-    """Map each series id to its group number (few series per question)."""
-    cases = " ".join(f"WHEN {int(series_id)} THEN {int(group)}" for series_id, group in groups.items())
-    return f"CASE series_id {cases} END"
+GROUP_COLUMN = "series_group.grp"
 
 
-def _aggregate(series_ids, window: Window, group_sql: str, with_percentiles: bool) -> dict[int, dict]:
-    """{group: {count, sum, avg, min, max, p50, p95, p99}} over the window, one query."""
+def _group_join(groups: dict[int, int]) -> tuple[str, list]:
+    """A join giving each event its series' group number as ``GROUP_COLUMN``: (SQL, params).
+
+    A join, not ``CASE series_id WHEN … THEN …``: a CASE compares each row with every series in turn, which
+    took 30 s on PostgreSQL for the health scores of 5,000 skills; the join looks the series up once.
+    """
+    if _is_postgres():
+        return ("JOIN unnest(%s::bigint[], %s::int[]) AS series_group(series_id, grp) USING (series_id)",
+                [list(groups), list(groups.values())])
+    pairs = ", ".join(f"({int(series_id)}, {int(group)})" for series_id, group in groups.items())
+    return (f"JOIN (SELECT column1 AS series_id, column2 AS grp FROM (VALUES {pairs})) AS series_group "
+            "USING (series_id)", [])
+
+
+def _aggregate(series_ids, window: Window, group_sql: str, with_percentiles: bool,
+               join: tuple[str, list] = ("", [])) -> dict[int, dict]:
+    """{group: {count, sum, avg, min, max, p50, p95, p99}} over the window, one query; ``group_sql`` may read
+    the columns ``join`` adds."""
     if not series_ids:
         return {}
-    table = MetricEvent._meta.db_table
+    join_sql, join_params = join
+    table = f"{MetricEvent._meta.db_table} {join_sql}"
     in_series, series_params = one_of("series_id", series_ids)
     where = f"{in_series} AND timestamp >= %s AND timestamp <= %s"
     ops = connection.ops
-    params = [*series_params, ops.adapt_datetimefield_value(window.start),
+    params = [*join_params, *series_params, ops.adapt_datetimefield_value(window.start),
               ops.adapt_datetimefield_value(window.end)]
     # SUM / COUNT, not AVG: PostgreSQL's avg(float8) also keeps a sum of squares, which overflows (an error,
     # "value out of range") for unequal values above ~1e146 that the API accepts (up to 1e300).
@@ -286,7 +300,8 @@ def grouped_statistics(name: str, window: Window, group_by: list[str], *, org: S
         group_of[series_id] = index_of[key]
     segments = None if (_use_raw_only(window) or not group_of) else _rollup_plan(window, group_of)
     if segments is None:
-        found = _aggregate(list(group_of), window, _group_sql(group_of), with_percentiles) if group_of else {}
+        found = (_aggregate(list(group_of), window, GROUP_COLUMN, with_percentiles, join=_group_join(group_of))
+                 if group_of else {})
         source = "raw"
     else:
         partials = rollup_reads.mixed_partials(segments, name=name, org=org, series_groups=group_of,

@@ -1,7 +1,7 @@
 """/metrics shows what the store holds: every execution posted through the API, ratings, installs, health
 scores, services and incidents; the same on every scrape; protected by a token when one is set; bounded."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -204,3 +204,42 @@ def test_health_scores_are_computed_once_per_period(personas, settings):
     assert score(start + timedelta(seconds=59)) == first  # the same period: reused
     later = score(start + timedelta(seconds=61))
     assert later[("cached", "acme")] < first[("cached", "acme")]  # the next period sees the failures
+
+
+def test_health_scores_are_the_snapshot_jobs_while_it_is_fresh(personas, settings):
+    from analytics import exposition
+    from analytics.models import Organization
+    from analytics.services.health_snapshots import SNAPSHOT_MAX_AGE, compute_health_snapshots
+
+    settings.PROMETHEUS_HEALTH_SCORE_SECONDS = 60
+    acme = Organization.objects.get(slug="acme")
+
+    def score(now):
+        families = {item.family.name: item for item in exposition.exposed_families(now)}
+        return {sample.labels: sample.value for sample in families["toolweaver_skill_health_score"].samples}
+
+    personas.member.post("skills/executions", [execution("snapshotted", latency_ms=50.0) for _ in range(12)])
+    # Later than every execution, half way through a minute (see the stale scrape below).
+    job_time = datetime.fromtimestamp(timezone.now().timestamp() // 60 * 60 + 90, UTC)
+    compute_health_snapshots(now=job_time)
+    snapshot_score = health_score("snapshotted", org=acme, now=job_time).score
+    personas.member.post("skills/executions", [execution("snapshotted", success=False) for _ in range(12)])
+    personas.member.post("skills/executions", [execution("after_the_job", latency_ms=80.0) for _ in range(5)])
+
+    scraped = score(job_time + timedelta(seconds=30))
+    assert scraped[("snapshotted", "acme")] == round(snapshot_score, 2)  # the job's row, not the data since
+    # A skill the snapshot lacks is computed as of the snapshot's moment.
+    assert scraped[("after_the_job", "acme")] == round(health_score("after_the_job", org=acme, now=job_time).score, 2)
+
+    compute_health_snapshots(now=job_time + timedelta(minutes=1))  # the next run sees the failures
+    second_run_score = score(job_time + timedelta(seconds=90))[("snapshotted", "acme")]
+    assert second_run_score < snapshot_score
+
+    # No run since: the snapshot goes stale and the scrape computes the scores of its own period.
+    personas.member.post("skills/executions", [execution("snapshotted", success=False) for _ in range(12)])
+    # Its period starts while the second run's snapshot was still fresh: the scrape must not read it either.
+    stale = job_time + timedelta(minutes=1) + SNAPSHOT_MAX_AGE + timedelta(seconds=10)
+    period_start = datetime.fromtimestamp(stale.timestamp() // 60 * 60, UTC)
+    stale_score = score(stale)[("snapshotted", "acme")]
+    assert stale_score < second_run_score
+    assert stale_score == round(health_score("snapshotted", org=acme, now=period_start).score, 2)
