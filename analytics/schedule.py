@@ -9,7 +9,8 @@ PERIODIC_JOBS = [
         name="rollup metrics",
         task="analytics.rollup_metrics",
         every=timedelta(minutes=1),
-        description="Build the minute, hour and day rollups that closed since the last run; rebuild dirty ones.",
+        description="Build the minute, hour, day and week rollups that closed since the last run; rebuild dirty "
+                    "ones.",
     ),
     PeriodicJob(
         name="cleanup old data",

@@ -280,7 +280,7 @@ CELERY_TIMEZONE = "UTC"
 # --- Analytics ----------------------------------------------------------------
 ANALYTICS_BACKEND = env_str("ANALYTICS_BACKEND", "sqlite")
 ANALYTICS_DB_RETENTION_DAYS = env_int("ANALYTICS_DB_RETENTION_DAYS", 90, minimum=1)
-# Rollups outlive raw events: minute rows for ANALYTICS_ROLLUP_MINUTE_DAYS, hour rows for a year, day rows
+# Rollups outlive raw events: minute rows for ANALYTICS_ROLLUP_MINUTE_DAYS, hour rows for a year, day and week rows
 # for ever (0 = keep for ever). Windows up to ANALYTICS_RAW_QUERY_MAX_MINUTES read raw events only (exact).
 ANALYTICS_ROLLUP_MINUTE_DAYS = env_int("ANALYTICS_ROLLUP_MINUTE_DAYS", 8, minimum=0)
 ANALYTICS_ROLLUP_HOUR_DAYS = env_int("ANALYTICS_ROLLUP_HOUR_DAYS", 366, minimum=0)

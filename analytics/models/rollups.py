@@ -1,4 +1,4 @@
-"""Rollups of metric events: per minute, hour and day, each with count, sum, min, max and a sketch.
+"""Rollups of metric events: per minute, hour, day and week, each with count, sum, min, max and a sketch.
 
 A row covers one series (``series`` set) or every series of a metric name in an
 org (``series`` null: what an untagged question reads). ``RollupState`` says which
@@ -19,6 +19,7 @@ class RollupTier(models.IntegerChoices):
     MINUTE = 60, "minute"
     HOUR = 3600, "hour"
     DAY = 86400, "day"
+    WEEK = 604800, "week"  # from Monday 00:00 UTC, as ISO weeks
 
 
 class MetricRollup(models.Model):

@@ -17,10 +17,10 @@ from django.db import connection
 
 from analytics.models import DirtyMinute, MetricEvent, MetricRollup, RollupTier
 from analytics.platform.sql import one_of
-from analytics.services.rollups import built_tiers, ceil_time, epoch_sql, floor_time
+from analytics.services.rollups import bucket_epoch, built_tiers, ceil_time, epoch_sql, floor_time
 from analytics.services.sketch import Sketch
 
-TIERS = [RollupTier.DAY, RollupTier.HOUR, RollupTier.MINUTE]
+TIERS = [RollupTier.WEEK, RollupTier.DAY, RollupTier.HOUR, RollupTier.MINUTE]
 # Past this much raw time in a plan, the exact SQL path is cheaper than loading raw values.
 MAX_RAW_SPAN = timedelta(hours=2)
 
@@ -109,7 +109,7 @@ class Coverage:
         if first >= last:
             return self._cover(start, end, finer)
         segments = self._cover(start, first, finer)
-        dirty = sorted({m // tier * tier for m in self.dirty if first.timestamp() <= m < last.timestamp()})
+        dirty = sorted({bucket_epoch(m, tier) for m in self.dirty if first.timestamp() <= m < last.timestamp()})
         run_start = first
         for bucket in dirty:
             bucket_start = datetime.fromtimestamp(bucket, first.tzinfo)

@@ -5,14 +5,15 @@
     cleanup_rollups(now) -> dict             minute and hour rows past their retention
     built_tiers() -> dict[tier, (from, until)]   (cached for a second)
 
-Minute and hour rows are built from raw events, day rows from hour rows. A run is
+Minute and hour rows are built from raw events, day rows from hour rows, week rows
+(from Monday 00:00 UTC) from day rows. A run is
 idempotent: each bucket it builds is deleted and written again in one
 transaction, so running twice (or after late events) gives the same rows.
 
 Freshness: a minute is built once it is LAG old. An event whose time is older than
 LAG when it is recorded may belong to a minute that is already built, so ingest
 marks that minute dirty: the query layer reads dirty minutes raw, and the next run
-rebuilds the minute, its hour and its day, for that series' metric name only.
+rebuilds the minute, its hour, its day and its week, for that series' metric name only.
 """
 
 from __future__ import annotations
@@ -40,15 +41,24 @@ LAG = timedelta(seconds=60)
 # Raw events are read a chunk at a time: large enough that a backfill is a few hundred queries,
 # small enough that a chunk of a busy metric fits in memory many times over.
 RAW_CHUNK = timedelta(hours=6)
-MINUTE, HOUR, DAY = RollupTier.MINUTE, RollupTier.HOUR, RollupTier.DAY
-TIERS = (MINUTE, HOUR, DAY)  # finest first: a day is built from its hours
+MINUTE, HOUR, DAY, WEEK = RollupTier.MINUTE, RollupTier.HOUR, RollupTier.DAY, RollupTier.WEEK
+TIERS = (MINUTE, HOUR, DAY, WEEK)  # finest first: a day is built from its hours, a week from its days
+FINER: dict[int, int] = {DAY: HOUR, WEEK: DAY}  # the tiers built by merging the rows of a finer one
+# Week buckets start on Mondays, as ISO weeks and the query layer's 1w interval (1970-01-05 was the first).
+# Minute, hour and day buckets are the same from this origin as from the epoch.
+BUCKET_ORIGIN = 4 * 86400
 MAX_SERIES_FILTER = 500
 PERCENTILE_FRACTIONS = (0.5, 0.95, 0.99)
 ANALYZE_AFTER_ROWS = 100_000
 
 
+def bucket_epoch(epoch, seconds: int):
+    """The start (epoch seconds) of the ``seconds`` bucket holding ``epoch`` (an int or a numpy array)."""
+    return (epoch - BUCKET_ORIGIN) // seconds * seconds + BUCKET_ORIGIN
+
+
 def floor_time(moment: datetime, seconds: int) -> datetime:
-    return datetime.fromtimestamp(int(moment.timestamp()) // seconds * seconds, UTC)
+    return datetime.fromtimestamp(bucket_epoch(int(moment.timestamp()), seconds), UTC)
 
 
 def ceil_time(moment: datetime, seconds: int) -> datetime:
@@ -135,7 +145,7 @@ def _rows_from_values(tier: int, events: tuple[np.ndarray, np.ndarray, np.ndarra
     ``owners`` ({series id: (org id, name)}) must hold every series of each name in ``events``.
     """
     series_ids, epochs, values = events
-    buckets = epochs // tier * tier
+    buckets = bucket_epoch(epochs, tier)
     if only_buckets is not None:
         keep = np.isin(buckets, np.array(sorted(only_buckets), dtype=np.int64))
         series_ids, buckets, values = series_ids[keep], buckets[keep], values[keep]
@@ -157,8 +167,7 @@ def _rows_from_values(tier: int, events: tuple[np.ndarray, np.ndarray, np.ndarra
 
 def _rows_from_finer(tier: int, bucket: datetime, names: set[str] | None = None) -> list[tuple]:
     """Rows of one ``tier`` bucket by merging the rows of the next finer tier inside it (of ``names`` if given)."""
-    finer_tiers: dict[int, int] = {DAY: HOUR}
-    finer = finer_tiers[tier]
+    finer = FINER[tier]
     parts = defaultdict(list)
     finer_rows = MetricRollup.objects.filter(tier=finer, bucket_start__gte=bucket,
                                              bucket_start__lt=bucket + timedelta(seconds=tier))
@@ -196,8 +205,10 @@ def _states(now: datetime) -> dict[int, RollupState]:
     missing = [tier for tier in TIERS if tier not in states]
     if missing:
         earliest = _earliest_event() or now
-        for tier in missing:
+        for tier in missing:  # finest first
             start = floor_time(max(earliest, retention_start(tier, now) or earliest), tier)
+            if tier == WEEK:  # merged from day rows: from the week of the first (the tier came after the others)
+                start = floor_time(states[DAY].built_from, WEEK)
             states[tier] = RollupState.objects.create(tier=tier, built_from=start, built_until=start)
     return states
 
@@ -228,7 +239,8 @@ def _forget_built_tiers() -> None:
 
 def retention_start(tier: int, now: datetime) -> datetime | None:
     days_kept: dict[int, int] = {MINUTE: settings.ANALYTICS_ROLLUP_MINUTE_DAYS,
-                                 HOUR: settings.ANALYTICS_ROLLUP_HOUR_DAYS, DAY: settings.ANALYTICS_ROLLUP_DAY_DAYS}
+                                 HOUR: settings.ANALYTICS_ROLLUP_HOUR_DAYS, DAY: settings.ANALYTICS_ROLLUP_DAY_DAYS,
+                                 WEEK: settings.ANALYTICS_ROLLUP_DAY_DAYS}  # week rows are kept as days are
     days = days_kept[tier]
     return None if not days else ceil_time(now - timedelta(days=days), tier)
 
@@ -268,12 +280,13 @@ def _rebuild_dirty(states: dict[int, RollupState], marks: list[tuple[int, dateti
         return states[tier].built_from <= _from_epoch(bucket) < states[tier].built_until
 
     by_hour: dict[int, tuple[set[str], set[int]]] = defaultdict(lambda: (set(), set()))
-    by_day: dict[int, set[str]] = defaultdict(set)
+    merged: dict[int, dict[int, set[str]]] = {tier: defaultdict(set) for tier in FINER}  # {tier: {bucket: names}}
     for name, minute in dirty:
-        hour_names, hour_minutes = by_hour[minute // HOUR * HOUR]
+        hour_names, hour_minutes = by_hour[bucket_epoch(minute, HOUR)]
         hour_names.add(name)
         hour_minutes.add(minute)
-        by_day[minute // DAY * DAY].add(name)
+        for tier, names_by_bucket in merged.items():
+            names_by_bucket[bucket_epoch(minute, tier)].add(name)
     # Minute and hour rows from one read of each dirty hour.
     for hour, (names, minutes) in sorted(by_hour.items()):
         minutes = {minute for minute in minutes if built(MINUTE, minute)}
@@ -292,20 +305,22 @@ def _rebuild_dirty(states: dict[int, RollupState], marks: list[tuple[int, dateti
     minutes = {minute for _, minute in dirty}
     for tier in (MINUTE, HOUR):
         written[tier] += _extend_backwards(tier, states[tier], minutes, now)
-    # Days after all hours: they are merged from the hour rows just written.
-    for day, names in sorted(by_day.items()):
-        if built(DAY, day):
-            start = _from_epoch(day)
-            written[DAY] += _replace(DAY, {"bucket_start": start, "name__in": names},
-                                     _rows_from_finer(DAY, start, names))
-    written[DAY] += _extend_backwards(DAY, states[DAY], minutes, now)
+    # Days after all hours, weeks after all days: each is merged from the finer rows just written.
+    for tier in (DAY, WEEK):
+        for bucket, names in sorted(merged[tier].items()):
+            if built(tier, bucket):
+                start = _from_epoch(bucket)
+                written[tier] += _replace(tier, {"bucket_start": start, "name__in": names},
+                                          _rows_from_finer(tier, start, names))
+        written[tier] += _extend_backwards(tier, states[tier], minutes, now)
     return written
 
 
 def _extend_backwards(tier: int, state: RollupState, minutes: set[int], now: datetime) -> int:
     """History recorded after the first run lies before built_from: build the tier back to its earliest
     dirty bucket (or to the tier's retention)."""
-    earlier = [minute // tier * tier for minute in minutes if _from_epoch(minute // tier * tier) < state.built_from]
+    earlier = [bucket_epoch(minute, tier) for minute in minutes
+               if _from_epoch(bucket_epoch(minute, tier)) < state.built_from]
     if not earlier:
         return 0
     floor = retention_start(tier, now)
@@ -320,13 +335,14 @@ def _extend_backwards(tier: int, state: RollupState, minutes: set[int], now: dat
 
 def _build_range(tier: int, start: datetime, end: datetime) -> int:
     """Build every bucket of ``tier`` in [start, end): minute and hour rows from raw events (reading
-    values is cheaper than decoding sixty minute sketches per hour), day rows by merging hour rows."""
+    values is cheaper than decoding sixty minute sketches per hour), day and week rows by merging the rows
+    of the finer tier."""
     written = 0
-    if tier == DAY:
-        day = start
-        while day < end:
-            written += _replace(DAY, {"bucket_start": day}, _rows_from_finer(DAY, day))
-            day += timedelta(days=1)
+    if tier in FINER:
+        bucket = start
+        while bucket < end:
+            written += _replace(tier, {"bucket_start": bucket}, _rows_from_finer(tier, bucket))
+            bucket += timedelta(seconds=tier)
         return written
     while start < end:
         chunk_end = min(end, start + RAW_CHUNK)
@@ -340,7 +356,7 @@ def rollup_metrics(now: datetime | None = None) -> dict[str, int]:
     """Build the buckets that closed since the last run and rebuild the dirty ones. Idempotent."""
     now = now or timezone.now()
     started = time.monotonic()
-    written = {MINUTE: 0, HOUR: 0, DAY: 0}
+    written = dict.fromkeys(TIERS, 0)
     with transaction.atomic():
         states = _states(now)
         dirty = list(DirtyMinute.objects.values_list("id", "series_id", "minute"))
@@ -354,6 +370,7 @@ def rollup_metrics(now: datetime | None = None) -> dict[str, int]:
         until = {MINUTE: floor_time(now - LAG, MINUTE)}
         until[HOUR] = floor_time(until[MINUTE], HOUR)
         until[DAY] = floor_time(until[HOUR], DAY)
+        until[WEEK] = floor_time(until[DAY], WEEK)
         for tier in TIERS:
             state = states[tier]
             if state.built_until < until[tier]:
@@ -367,7 +384,7 @@ def rollup_metrics(now: datetime | None = None) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {MetricRollup._meta.db_table}")
     result = {"minute_rows": written[MINUTE], "hour_rows": written[HOUR], "day_rows": written[DAY],
-              "dirty_minutes": len(dirty)}
+              "week_rows": written[WEEK], "dirty_minutes": len(dirty)}
     logger.info("rollup_metrics: %s in %.2fs", ", ".join(f"{k}={v}" for k, v in result.items()),
                 time.monotonic() - started)
     return result
@@ -375,7 +392,7 @@ def rollup_metrics(now: datetime | None = None) -> dict[str, int]:
 
 def cleanup_rollups(now: datetime) -> dict[str, int]:
     removed = {}
-    for tier in (MINUTE, HOUR, DAY):
+    for tier in TIERS:
         start = retention_start(tier, now)
         if start is None:
             continue

@@ -46,37 +46,38 @@ def rows(tier):
 
 @pytest.mark.django_db
 def test_rollup_metrics_builds_each_tier_once_and_rebuilds_a_late_minute(personas):
-    # Three days ago, inside one minute: host a 1.0 and 3.0, host b 5.0. That minute, its hour and its day
-    # are all closed, so the first run builds one row per series and one for the name, in each tier.
-    minute = datetime.fromtimestamp((timezone.now() - timedelta(days=3)).timestamp() // 60 * 60, UTC)
+    # Seven days ago, inside one minute: host a 1.0 and 3.0, host b 5.0. That minute, its hour, its day and
+    # its week (weeks start on Mondays: a week ago is always in one that has ended) are all closed, so the
+    # first run builds one row per series and one for the name, in each tier.
+    minute = datetime.fromtimestamp((timezone.now() - timedelta(days=7)).timestamp() // 60 * 60, UTC)
     ingest_metric_items(personas.org, [
         MetricItem("queue.depth", 1.0, "gauge", "", "", {"host": "a"}, minute + timedelta(seconds=10)),
         MetricItem("queue.depth", 3.0, "gauge", "", "", {"host": "a"}, minute + timedelta(seconds=20)),
         MetricItem("queue.depth", 5.0, "gauge", "", "", {"host": "b"}, minute + timedelta(seconds=30)),
     ])
-    assert run("rollup_metrics") == "minute_rows: 3, hour_rows: 3, day_rows: 3, dirty_minutes: 0"
+    assert run("rollup_metrics") == "minute_rows: 3, hour_rows: 3, day_rows: 3, week_rows: 3, dirty_minutes: 0"
     expected = {"a": (2, 4.0, 1.0, 3.0), "b": (1, 5.0, 5.0, 5.0), "name row": (3, 9.0, 1.0, 5.0)}
-    for tier in (RollupTier.MINUTE, RollupTier.HOUR, RollupTier.DAY):
+    for tier in RollupTier.values:
         assert rows(tier) == expected, tier
     assert MetricRollup.objects.filter(tier=RollupTier.MINUTE).get(series=None).bucket_start == minute
 
     # Nothing new has closed: a second run writes nothing and changes nothing.
-    assert run("rollup_metrics") == "minute_rows: 0, hour_rows: 0, day_rows: 0, dirty_minutes: 0"
-    assert rows(RollupTier.DAY) == expected
+    assert run("rollup_metrics") == "minute_rows: 0, hour_rows: 0, day_rows: 0, week_rows: 0, dirty_minutes: 0"
+    assert rows(RollupTier.WEEK) == expected
 
-    # A late event in that minute marks it dirty; the next run rebuilds the minute, its hour and its day.
+    # A late event in that minute marks it dirty; the next run rebuilds the minute, its hour, day and week.
     ingest_metric_items(personas.org, [
         MetricItem("queue.depth", 2.0, "gauge", "", "", {"host": "a"}, minute + timedelta(seconds=40)),
     ])
-    assert run("rollup_metrics") == "minute_rows: 3, hour_rows: 3, day_rows: 3, dirty_minutes: 1"
+    assert run("rollup_metrics") == "minute_rows: 3, hour_rows: 3, day_rows: 3, week_rows: 3, dirty_minutes: 1"
     expected = {"a": (3, 6.0, 1.0, 3.0), "b": (1, 5.0, 5.0, 5.0), "name row": (4, 11.0, 1.0, 5.0)}
-    for tier in (RollupTier.MINUTE, RollupTier.HOUR, RollupTier.DAY):
+    for tier in RollupTier.values:
         assert rows(tier) == expected, tier
 
 
 @pytest.mark.django_db
 def test_rollup_metrics_with_nothing_recorded_writes_nothing():
-    assert run("rollup_metrics") == "minute_rows: 0, hour_rows: 0, day_rows: 0, dirty_minutes: 0"
+    assert run("rollup_metrics") == "minute_rows: 0, hour_rows: 0, day_rows: 0, week_rows: 0, dirty_minutes: 0"
     assert not MetricRollup.objects.exists()
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 RAW_TABLE = re.compile(rf"\b{MetricEvent._meta.db_table}\b")
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-NOTHING = {"minute_rows": 0, "hour_rows": 0, "day_rows": 0, "dirty_minutes": 0}
+NOTHING = {"minute_rows": 0, "hour_rows": 0, "day_rows": 0, "week_rows": 0, "dirty_minutes": 0}
 
 
 def record(personas):
@@ -103,17 +103,19 @@ def test_a_late_event_is_rolled_up_by_the_next_run_which_rewrites_only_its_own_m
                                                            .values_list("id", flat=True)))]
     after = rollup_rows()
     keys = before.keys() | after.keys()
-    # Rewritten (a new primary key): rows of "lat" in the late event's minute, hour and day only.
+    # The late event's minute, hour and day, and its week once that week has ended (weeks start on Mondays).
+    buckets = {(tier, floor_time(late_at, tier)) for tier in RollupTier.values
+               if floor_time(late_at, tier) < RollupState.objects.get(tier=tier).built_until}
+    assert {tier for tier, _ in buckets} >= {RollupTier.MINUTE, RollupTier.HOUR, RollupTier.DAY}
+    # Rewritten (a new primary key): rows of "lat" in those buckets only.
     rewritten = {key for key in keys if before.get(key, (None,))[0] != after.get(key, (None,))[0]}
     assert {name for _, _, name, _, _ in rewritten} == {"lat"}
-    assert {(tier, bucket) for tier, _, _, _, bucket in rewritten} <= {
-        (RollupTier.MINUTE, floor_time(late_at, 60)), (RollupTier.HOUR, hour),
-        (RollupTier.DAY, floor_time(late_at, 86400))}
-    # Changed in value: the h3 series row and the org's name row, in each tier; nothing else.
+    assert {(tier, bucket) for tier, _, _, _, bucket in rewritten} <= buckets
+    # Changed in value: the h3 series row and the org's name row, in each of those; nothing else.
     changed = {key for key in keys if before.get(key, (None,))[1:] != after.get(key, (None,))[1:]}
     h3 = MetricSeries.objects.get(org=personas.org, name="lat", tags__host="h3").id
     assert {(tier, org_id, series_id) for tier, org_id, _, series_id, _ in changed} == {
-        (tier, personas.org.id, series_id) for tier in RollupTier.values for series_id in (h3, None)}
+        (tier, personas.org.id, series_id) for tier, _ in buckets for series_id in (h3, None)}
 
     window = Window(now - timedelta(days=2), now)
     stats = query.statistics("lat", window, org=personas.org)

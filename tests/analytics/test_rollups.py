@@ -4,13 +4,14 @@ Counts, sums, min and max are exact on every path; percentiles are within 1% of
 numpy's (linear interpolation). About 50,000 events over three days.
 """
 
+from datetime import time as datetime_time
 from datetime import timedelta
 
 import numpy as np
 import pytest
 from django.utils import timezone
 
-from analytics.models import MetricEvent, MetricRollup, MetricSeries, RollupTier
+from analytics.models import MetricEvent, MetricRollup, MetricSeries, RollupState, RollupTier
 from analytics.platform.collectors import cleanup_old_data
 from analytics.platform.windows import Window
 from analytics.services import metrics_query as query
@@ -215,8 +216,11 @@ def test_rollups_are_idempotent_and_a_late_event_changes_exactly_its_buckets(per
     changed = {key for key in first.keys() | second.keys() if first.get(key) != second.get(key)}
     expected_buckets = {(RollupTier.MINUTE, floor_time(late_at, 60)), (RollupTier.HOUR, floor_time(late_at, 3600)),
                         (RollupTier.DAY, floor_time(late_at, 86400))}
+    week = floor_time(late_at, RollupTier.WEEK)
+    if week < RollupState.objects.get(tier=RollupTier.WEEK).built_until:  # a week that has ended: it is built
+        expected_buckets.add((RollupTier.WEEK, week))
     assert {(tier, bucket) for tier, _, _, bucket in changed} == expected_buckets
-    assert len(changed) == 6  # the series row and the name row of each tier
+    assert len(changed) == 2 * len(expected_buckets)  # the series row and the name row of each tier
     stats = query.statistics("lat", day_window, org=personas.org)
     assert stats.source == "rollup" and stats.max == 12345.0
     assert stats.count == world.exact(day_window).size + 1
@@ -250,3 +254,59 @@ def test_rollup_tiers_have_their_own_retention(personas, settings):
     settings.ANALYTICS_ROLLUP_MINUTE_DAYS = 2
     assert cleanup_old_data()["minute rollups"] > 0
     assert not MetricRollup.objects.filter(tier=RollupTier.MINUTE, bucket_start__lt=now - timedelta(days=2)).exists()
+
+
+@pytest.fixture
+def three_weeks(personas):
+    built = World(personas.org, 20_000, days=21, seed=21)
+    rollup_metrics()
+    return built
+
+
+@pytest.mark.django_db
+def test_week_rows_start_on_mondays_and_hold_their_days(three_weeks):
+    weeks = MetricRollup.objects.filter(tier=RollupTier.WEEK)
+    assert weeks.filter(series=None).count() >= 2  # 21 days hold at least two whole weeks
+    for week in weeks.filter(series=None):
+        assert (week.bucket_start.weekday(), week.bucket_start.time()) == (0, datetime_time(0))
+        days = MetricRollup.objects.filter(tier=RollupTier.DAY, series=None, bucket_start__gte=week.bucket_start,
+                                           bucket_start__lt=week.bucket_start + timedelta(days=7))
+        assert week.count == sum(day.count for day in days)
+        values = three_weeks.exact(Window(week.bucket_start, week.bucket_start + timedelta(days=7, microseconds=-1)))
+        assert (week.count, week.min, week.max) == (values.size, values.min(), values.max())
+        assert week.sum == pytest.approx(values.sum(), rel=1e-9)
+        assert week.p95 == pytest.approx(np.percentile(values, 95), rel=0.01)
+
+
+@pytest.mark.django_db
+def test_a_window_of_weeks_reads_week_rows_and_agrees_with_the_exact_answer(three_weeks):
+    now = timezone.now()
+    window = Window(now - timedelta(days=20, hours=3), now)
+    assert {RollupTier.WEEK, RollupTier.DAY, RollupTier.HOUR, RollupTier.MINUTE, None} <= tiers_used(window)
+    stats = query.statistics("lat", window, org=three_weeks.org)
+    assert stats.source == "rollup"
+    three_weeks.check(stats, window)
+    for group in query.grouped_statistics("lat", window, ["host"], org=three_weeks.org):
+        three_weeks.check(group, window, host=group.tags["host"])
+    # Weekly points are the week rows' buckets: Mondays, as the 1w interval's.
+    series = query.time_series("lat", window, interval="1w", aggregate="count", org=three_weeks.org)
+    assert series.source == "rollup"
+    for moment, value in series.points:
+        assert moment.weekday() == 0
+        bucket = Window(max(moment, window.start), min(moment + timedelta(days=7, microseconds=-1), window.end))
+        assert value == (three_weeks.exact(bucket).size or None), moment
+
+
+@pytest.mark.django_db
+def test_the_week_tier_added_to_a_deployment_is_built_from_its_day_rows(three_weeks, settings):
+    """Day rows outlive raw events: a deployment that had no week tier gets its weeks from them."""
+    built = snapshot()
+    weeks = {key: value for key, value in built.items() if key[0] == RollupTier.WEEK}
+    assert weeks
+    MetricRollup.objects.filter(tier=RollupTier.WEEK).delete()
+    RollupState.objects.filter(tier=RollupTier.WEEK).delete()
+    settings.ANALYTICS_DB_RETENTION_DAYS = 2
+    assert cleanup_old_data()["metric events"] > 0  # the raw events of the older weeks are gone
+    result = rollup_metrics()
+    assert result["week_rows"] == len(weeks)
+    assert {key: value for key, value in snapshot().items() if key[0] == RollupTier.WEEK} == weeks
