@@ -11,6 +11,7 @@ from analytics.models import (
     RecommendationLog,
     SkillExecution,
     SkillUsageDay,
+    SkillUserDay,
     SkillUserLastUse,
 )
 from analytics.platform.batched import delete_in_batches, delete_older_by_row_id
@@ -31,6 +32,8 @@ def cleanup(now) -> dict[str, int]:
         # The whole days before the cutoff; the cutoff's own day keeps its row for its executions left.
         "skill usage days": delete_in_batches(SkillUsageDay.objects.filter(day__lt=cutoff.astimezone(UTC).date()),
                                               DELETE_BATCH),
+        "skill user days": delete_in_batches(SkillUserDay.objects.filter(day__lt=cutoff.astimezone(UTC).date()),
+                                             DELETE_BATCH),
         "skill last uses": delete_in_batches(
             SkillUserLastUse.objects.filter(last_day__lt=cutoff.astimezone(UTC).date()), DELETE_BATCH),
         # Their follow-up is read from skill_usage, which is gone past the same cutoff.

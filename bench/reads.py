@@ -191,6 +191,9 @@ def load_executions(total: int, end: datetime, seed: int = 20261207) -> dict:
             "SELECT (to_timestamp(epoch) AT TIME ZONE 'UTC')::date, org_id, user_id, skill_id, count(*) "
             f"FROM {staging} WHERE user_id IS NOT NULL GROUP BY 1, 2, 3, 4")
         cursor.execute(
+            "INSERT INTO skill_user_day (day, org_id, user_id, executions) "
+            "SELECT day, org_id, user_id, sum(executions) FROM skill_usage_day GROUP BY 1, 2, 3")
+        cursor.execute(
             "INSERT INTO skill_user_last_use (org_id, user_id, skill_id, last_day) "
             "SELECT org_id, user_id, skill_id, max(day) FROM skill_usage_day GROUP BY 1, 2, 3")
         cursor.execute(

@@ -20,6 +20,7 @@ from analytics.models.skills import (
     SkillInstall,
     SkillRating,
     SkillUsageDay,
+    SkillUserDay,
     SkillUserLastUse,
 )
 from analytics.platform.tenancy import ApiToken, Organization
@@ -31,5 +32,5 @@ __all__ = [
     "RollupTier",
     "MetricSeries", "MetricSeriesTag", "RecommendationLog", "MetricType", "Organization", "OtlpCumulativeState",
     "Skill", "SkillExecution", "SkillExecutionTotals", "SkillHealthScore", "SkillHealthSnapshot", "SkillInstall",
-    "SkillRating", "SkillUsageDay", "SkillUserLastUse",
+    "SkillRating", "SkillUsageDay", "SkillUserDay", "SkillUserLastUse",
 ]

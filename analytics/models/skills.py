@@ -285,6 +285,39 @@ class SkillUsageDay(models.Model):
                 [(day, org.pk, user_id, skill_id, count) for (day, user_id, skill_id), count in counts.items()])
 
 
+class SkillUserDay(models.Model):
+    """The UTC days each user executed skills, whatever the skills: who was active over a window
+    (``analytics/services/adoption.py``, active users, weekly growth and engagement) in one row per (org, user,
+    day) instead of one per skill too.
+
+    Kept up to date in the transaction that stores the executions (``add``); executions without a user_id
+    have no row. Retention removes the days before its cutoff, as it removes their executions.
+    """
+
+    day = models.DateField()
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    user_id = models.CharField(max_length=200)
+    executions = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "skill_user_day"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "org", "user_id"], name="skill_user_day_one_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ran {self.executions} executions on {self.day}"
+
+    @staticmethod
+    def add(org: Organization, executions: Iterable) -> None:
+        """Count freshly stored executions (items with user_id and timestamp) into their users' days."""
+        counts: Counter[tuple] = Counter(
+            (item.timestamp.astimezone(UTC).date(), item.user_id) for item in executions if item.user_id is not None
+        )
+        _upsert(SkillUserDay, ["day", "org_id", "user_id"], "executions", "{table}.executions + excluded.executions",
+                [(day, org.pk, user_id, count) for (day, user_id), count in counts.items()])
+
+
 class SkillUserLastUse(models.Model):
     """The last UTC day each user used each skill: who used what over a window that ends now, in one row per
     (org, user, skill) instead of one per day (``analytics/services/adoption.py``, ``_recent_pairs``).

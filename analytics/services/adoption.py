@@ -11,7 +11,9 @@ series per user). It is read with DISTINCT and GROUP BY in SQL from
 a window and from ``skill_usage`` for the part days at its edges (``_usage``):
 the per-user relation itself, not a second aggregation of the time series. A
 window that no execution is later than (one ending now) reads who used which skill
-from ``skill_user_last_use`` instead (``_recent_pairs``): one row per pair.
+from ``skill_user_last_use`` instead (``_recent_pairs``): one row per pair. Who was
+active (active users, weekly growth, engagement) is read from ``skill_user_day``
+for the whole days: one row per user and day, whatever the skills.
 Executions without a ``user_id`` count as usage but belong to no user.
 """
 
@@ -25,7 +27,15 @@ from django.db.models import QuerySet
 from django.db.models.functions import TruncDate
 from pydantic import Field
 
-from analytics.models import MetricSeries, Organization, Skill, SkillExecution, SkillUsageDay, SkillUserLastUse
+from analytics.models import (
+    MetricSeries,
+    Organization,
+    Skill,
+    SkillExecution,
+    SkillUsageDay,
+    SkillUserDay,
+    SkillUserLastUse,
+)
 from analytics.models.skills import EXECUTIONS_METRIC
 from analytics.platform.contracts import ResponseContract
 from analytics.platform.scope import ALL_ORGS, Scope, ScopeLike, as_scope
@@ -97,30 +107,38 @@ class Adoption(ResponseContract):
     orgs: list[OrgAdoption] = absent_unless_given("Staff over all orgs only: each org's adoption rate.")
 
 
-def _usage(scope: Scope, window: Window) -> list[QuerySet]:
-    """Who used which skill in ``window``, as parts to be united: skill_usage_day for its whole UTC days and
-    skill_usage for the part days at its edges. Each part has org_id, user_id, skill_id and day.
+USAGE_COLUMNS = ["org_id", "user_id", "skill_id", "day"]
+ACTIVITY_COLUMNS = ["org_id", "user_id", "day"]
 
-    A part day is read from skill_usage_day as well when none of its executions fall outside the window
+
+def _usage(scope: Scope, window: Window, *, per_skill: bool = True) -> list[QuerySet]:
+    """Who used which skill in ``window``, as parts to be united: skill_usage_day for its whole UTC days and
+    skill_usage for the part days at its edges. Each part has org_id, user_id, skill_id and day. Without
+    ``per_skill``, who was active on which day: skill_user_day for the whole days (one row per user and day),
+    and parts with org_id, user_id and day.
+
+    A part day is read from the day rows as well when none of its executions fall outside the window
     (the usual end of a window: now): the day's rows are then exactly the window's part of it.
     """
+    columns = USAGE_COLUMNS if per_skill else ACTIVITY_COLUMNS
     first = _midnight(window.start, up=True)  # the whole days are [first, last)
     last = _midnight(window.end, up=False)
     if first >= last:
-        return [_raw_usage(scope, window.start, window.end)]
+        return [_raw_usage(scope, window.start, window.end, columns)]
     whole_from, whole_to = first.date(), (last - DAY).date()
     parts = []
     if window.start < first:
         if _any_executions(scope, timestamp__gte=first - DAY, timestamp__lt=window.start):
-            parts.append(_raw_usage(scope, window.start, first, end_included=False))
+            parts.append(_raw_usage(scope, window.start, first, columns, end_included=False))
         else:
             whole_from = (first - DAY).date()
     if _any_executions(scope, timestamp__gt=window.end, timestamp__lt=last + DAY):
-        parts.append(_raw_usage(scope, last, window.end))
+        parts.append(_raw_usage(scope, last, window.end, columns))
     else:
         whole_to = last.date()
-    days = scope.filter(SkillUsageDay.objects.filter(day__gte=whole_from, day__lte=whole_to))
-    return [days.values("org_id", "user_id", "skill_id", "day"), *parts]
+    model = SkillUsageDay if per_skill else SkillUserDay
+    days = scope.filter(model.objects.filter(day__gte=whole_from, day__lte=whole_to))
+    return [days.values(*columns), *parts]
 
 
 def _pairs(scope: Scope, window: Window) -> list[QuerySet]:
@@ -143,7 +161,8 @@ def _recent_pairs(scope: Scope, window: Window) -> list[QuerySet] | None:
     parts = [scope.filter(SkillUserLastUse.objects.filter(last_day__gte=first.date()))
              .values("org_id", "user_id", "skill_id")]
     if window.start < first:
-        parts.append(_raw_usage(scope, window.start, min(first, window.end), end_included=first > window.end))
+        parts.append(_raw_usage(scope, window.start, min(first, window.end), USAGE_COLUMNS,
+                                end_included=first > window.end))
     return parts
 
 
@@ -151,10 +170,11 @@ def _any_executions(scope: Scope, **bounds) -> bool:
     return scope.filter(SkillExecution.objects.filter(user_id__isnull=False, **bounds)).exists()
 
 
-def _raw_usage(scope: Scope, start: datetime, end: datetime, *, end_included: bool = True) -> QuerySet:
+def _raw_usage(scope: Scope, start: datetime, end: datetime, columns: list[str], *,
+               end_included: bool = True) -> QuerySet:
     rows = scope.filter(SkillExecution.objects.filter(timestamp__gte=start, user_id__isnull=False))
     rows = rows.filter(timestamp__lte=end) if end_included else rows.filter(timestamp__lt=end)
-    return rows.annotate(day=TruncDate("timestamp", tzinfo=UTC)).values("org_id", "user_id", "skill_id", "day")
+    return rows.annotate(day=TruncDate("timestamp", tzinfo=UTC)).values(*columns)
 
 
 def _midnight(moment: datetime, *, up: bool) -> datetime:
@@ -215,7 +235,7 @@ def _distribution(rows: list[tuple]) -> SkillsPerUser:
 
 
 def _active_users(scope: Scope, window: Window) -> int:
-    return _distinct_per(_pairs(scope, window), [], _user(scope))[0][0]
+    return _distinct_per(_usage(scope, window, per_skill=False), [], _user(scope))[0][0]
 
 
 def _catalogue() -> set[str]:
@@ -255,7 +275,8 @@ def engagement(end: datetime, *, org: ScopeLike = ALL_ORGS) -> dict:
     org = as_scope(org)
     first_day = (end.astimezone(UTC) - timedelta(days=ENGAGED_OF_DAYS - 1)).replace(hour=0, minute=0, second=0,
                                                                                      microsecond=0)
-    active_days = [row[-1] for row in _distinct_per(_usage(org, Window(first_day, end)), _user(org), ["day"])]
+    active_days = [row[-1] for row in _distinct_per(_usage(org, Window(first_day, end), per_skill=False),
+                                                    _user(org), ["day"])]
     engaged = sum(1 for count in active_days if count >= ENGAGED_MIN_DAYS)
     return {"engaged_users": engaged, "active_users_last_7_days": len(active_days),
             "engagement_rate": engaged / len(active_days) if active_days else None,
@@ -289,10 +310,9 @@ def adoption(window: Window, *, org: ScopeLike = ALL_ORGS) -> Adoption:
 
 def skill_adoption(skill_id: str, window: Window) -> dict:
     """One skill over all orgs: its users, the orgs using it, and its share of each org's active users."""
-    parts = _pairs(ALL_ORGS, window)
-    used = [part.filter(skill_id=skill_id) for part in parts]
+    used = [part.filter(skill_id=skill_id) for part in _pairs(ALL_ORGS, window)]
     users = _distinct_per(used, [], ["org_id", "user_id"])[0][0]
-    active = _distinct_per(parts, [], ["org_id", "user_id"])[0][0]
+    active = _active_users(ALL_ORGS, window)
     orgs = _distinct_per(used, [], ["org_id"])[0][0]
     return {"users": users, "active_users": active, "user_share": users / active if active else None, "orgs": orgs,
             **window.as_dict()}

@@ -47,6 +47,7 @@ from analytics.models import (
     SkillInstall,
     SkillRating,
     SkillUsageDay,
+    SkillUserDay,
     SkillUserLastUse,
 )
 from analytics.models.skills import EXECUTIONS_METRIC, LATENCY_METRIC, RESERVED_SKILL_IDS, SKILL_ID_MAX_LENGTH
@@ -204,6 +205,7 @@ def record_executions(org: Organization, items: list[ExecutionItem]) -> IngestRe
         ingest_metric_items(org, [metric for item in fresh for metric in execution_metric_items(item)])
         SkillExecutionTotals.add(org, fresh)
         SkillUsageDay.add(org, fresh)
+        SkillUserDay.add(org, fresh)
         SkillUserLastUse.add(org, fresh)
         _note_activity(fresh)
     return IngestResult(accepted=len(fresh), duplicates=len(items) - len(fresh))

@@ -1,5 +1,6 @@
 """skill_usage_day: who used which skill on which UTC day, kept with the executions, and the adoption figures
-read from it for whole days and from skill_usage for the part days at a window's edges."""
+read from it for whole days and from skill_usage for the part days at a window's edges; skill_user_day (who was
+active on which day) and skill_user_last_use (each user's last day with each skill) beside it."""
 
 import random
 from collections import defaultdict
@@ -10,7 +11,7 @@ import pytest
 from django.apps import apps
 
 from analytics import retention
-from analytics.models import SkillUsageDay, SkillUserLastUse
+from analytics.models import SkillUsageDay, SkillUserDay, SkillUserLastUse
 from analytics.platform.scope import as_scope
 from analytics.platform.windows import Window
 from analytics.services import adoption as service
@@ -28,6 +29,10 @@ def run(skill_id, user_id, at, event_id=None):
 
 def days(org):
     return {(row.day, row.user_id, row.skill_id): row.executions for row in SkillUsageDay.objects.filter(org=org)}
+
+
+def user_days(org):
+    return {(row.day, row.user_id): row.executions for row in SkillUserDay.objects.filter(org=org)}
 
 
 def last_uses(org):
@@ -66,6 +71,30 @@ def test_the_migration_counts_the_executions_stored_before_the_table(personas):
     SkillUsageDay.objects.all().delete()
     import_module("analytics.migrations.0010_skill_usage_day").count_stored_usage(apps, Editor)
     assert {org.pk: days(org) for org in (personas.org, personas.other_org)} == expected
+
+
+def test_each_batch_adds_its_executions_to_their_users_active_days_whatever_the_skill(personas):
+    record_executions(personas.org, [
+        run("a", "u1", NOW, "e1"), run("b", "u1", NOW - timedelta(hours=1), "e2"),
+        run("a", "u1", NOW - timedelta(hours=16)),  # 03-10 23:30: the day before
+        run("b", "u2", NOW), run("b", None, NOW),  # without a user: no row
+    ])
+    record_executions(personas.org, [run("a", "u1", NOW, "e1"),  # a retried execution: not counted again
+                                     run("c", "u1", NOW + timedelta(hours=1))])
+    record_executions(personas.other_org, [run("a", "u1", NOW)])
+    assert user_days(personas.org) == {(date(2026, 3, 11), "u1"): 3, (date(2026, 3, 10), "u1"): 1,
+                                       (date(2026, 3, 11), "u2"): 1}
+    assert user_days(personas.other_org) == {(date(2026, 3, 11), "u1"): 1}
+
+
+def test_the_migration_counts_the_active_days_of_the_day_rows_stored_before_the_table(personas):
+    record_executions(personas.org, [run("a", "u1", NOW), run("b", "u1", NOW - timedelta(hours=1)),
+                                     run("a", "u1", NOW - timedelta(hours=16)), run("b", None, NOW)])
+    record_executions(personas.other_org, [run("c", "u9", NOW - timedelta(days=3))])
+    expected = {org.pk: user_days(org) for org in (personas.org, personas.other_org)}
+    SkillUserDay.objects.all().delete()
+    import_module("analytics.migrations.0014_skill_user_day").count_user_days(apps, Editor)
+    assert {org.pk: user_days(org) for org in (personas.org, personas.other_org)} == expected
 
 
 def test_each_batch_moves_its_users_last_day_of_a_skill_forward_never_back(personas):
@@ -116,6 +145,8 @@ def test_retention_removes_the_days_before_its_cutoff_and_keeps_the_cutoffs_day(
     assert days(personas.org) == {(date(2026, 3, 1), "u1", "a"): 2, (date(2026, 3, 1), "u1", "c"): 1}
     assert removed["skill last uses"] == 1
     assert last_uses(personas.org) == {("u1", "a"): date(2026, 3, 1), ("u1", "c"): date(2026, 3, 1)}
+    assert removed["skill user days"] == 1
+    assert user_days(personas.org) == {(date(2026, 3, 1), "u1"): 3}
 
 
 @pytest.fixture
@@ -160,14 +191,16 @@ def test_any_window_counts_exactly_what_the_executions_say(scattered, over_all_o
             NOW.replace(hour=0, minute=0), NOW - timedelta(days=2, hours=15, minutes=30)]
     windows = [Window(end - timedelta(minutes=rng.randrange(10, 7 * 24 * 60)), end) for end in ends for _ in range(4)]
     windows.append(Window(NOW - timedelta(days=3, hours=15, minutes=30), NOW - timedelta(hours=15, minutes=30)))
-    def answer(window, distinct):
-        rows = service._distinct_per(service._usage(scope, window), service._user(scope), [distinct])
+    def answer(window, distinct, per_skill=True):
+        rows = service._distinct_per(service._usage(scope, window, per_skill=per_skill), service._user(scope),
+                                     [distinct])
         return {tuple(row[:-1]): row[-1] for row in rows}
 
     for window in windows:
         skills, active_days = by_hand(items, org, window)
         assert answer(window, "skill_id") == {user: len(used) for user, used in skills.items()}, window
         assert answer(window, "day") == {user: len(on) for user, on in active_days.items()}, window
+        assert answer(window, "day", per_skill=False) == {user: len(on) for user, on in active_days.items()}, window
         assert {tuple(row[:-1]): row[-1] for row in service._skills_per_user(scope, window)} == {
             user: len(used) for user, used in skills.items()}, window
         assert service._active_users(scope, window) == len(skills), window
