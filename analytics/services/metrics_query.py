@@ -40,6 +40,7 @@ from analytics.platform.scope import ALL_ORGS, ScopeLike, as_scope
 from analytics.platform.sql import one_of
 from analytics.platform.windows import Window
 from analytics.services import rollup_reads
+from analytics.services.rollups import floor_time
 
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 Aggregate = Literal["avg", "sum", "count", "min", "max", "p50", "p95", "p99", "rate"]
@@ -246,25 +247,28 @@ def _use_raw_only(window: Window) -> bool:
     return window.duration <= timedelta(minutes=settings.ANALYTICS_RAW_QUERY_MAX_MINUTES)
 
 
-def _raw_data_from(series_ids) -> datetime | None:
-    """The earliest moment a raw event of these series may have: their first event, or the retention cutoff."""
-    first = MetricSeries.objects.filter(pk__in=list(series_ids)).aggregate(first=Min("first_seen"))["first"]
-    if first is None:
-        return None
-    return max(first, timezone.now() - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS))
+def _first_event(series_ids) -> datetime | None:
+    """The earliest event of these series (``first_seen`` moves back with late history): no tier holds older."""
+    return MetricSeries.objects.filter(pk__in=list(series_ids)).aggregate(first=Min("first_seen"))["first"]
 
 
 def _rollup_plan(window: Window, series_ids):
     """Segments of a plan that reads rollups, or None when the exact raw path is the better one.
 
-    The raw part is judged by the time that can hold raw rows: a 90-day window over a metric 12 days old, or
-    past the raw retention, reads the empty time before its data as nothing, not as 78 days of raw events.
+    Time before the series' first event holds nothing in any tier, so the plan starts there: a 90-day window
+    over a metric 12 days old is planned as its 30-day window is. The raw part is judged by the time that can
+    hold raw rows: past the raw retention the remaining raw time is nothing, not days of raw events.
     """
-    coverage = rollup_reads.Coverage(window.start, window.end, series_ids)
-    segments = coverage.plan(window.start, window.end)
+    first = _first_event(series_ids)
+    if first is None:
+        return None
+    start = max(window.start, floor_time(first, 60))  # from the first event's minute
+    coverage = rollup_reads.Coverage(start, window.end, series_ids)
+    segments = coverage.plan(start, window.end)
     if not rollup_reads.uses_rollups(segments):
         return None
-    if rollup_reads.raw_span(segments, _raw_data_from(series_ids)) > rollup_reads.MAX_RAW_SPAN:
+    raw_from = max(first, timezone.now() - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS))
+    if rollup_reads.raw_span(segments, raw_from) > rollup_reads.MAX_RAW_SPAN:
         return None
     return segments
 
