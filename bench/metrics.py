@@ -100,6 +100,9 @@ def load_events(total: int, end: datetime, seed: int = 20261123) -> dict:
         cursor.execute(
             f"INSERT INTO analytics_metricevent (series_id, org_id, timestamp, value) "
             f"SELECT series_id, %s, to_timestamp(epoch), value FROM {staging} ORDER BY epoch", [org.id])
+        # As ingest keeps it: each series' first event (the planner plans nothing before it).
+        cursor.execute(f"UPDATE analytics_metricseries s SET first_seen = x.first FROM (SELECT series_id, "
+                       f"to_timestamp(min(epoch)) AS first FROM {staging} GROUP BY 1) x WHERE s.id = x.series_id")
         cursor.execute(f"DROP TABLE {staging}")
         cursor.execute("ANALYZE analytics_metricevent")
     return {"org": org, "hot_series": [s.id for s in hot_series], "load_seconds": time.perf_counter() - started}

@@ -259,15 +259,14 @@ def _rollup_plan(window: Window, series_ids):
     over a metric 12 days old is planned as its 30-day window is. The raw part is judged by the time that can
     hold raw rows: past the raw retention the remaining raw time is nothing, not days of raw events.
     """
-    first = _first_event(series_ids)
-    if first is None:
-        return None
-    start = max(window.start, floor_time(first, 60))  # from the first event's minute
+    first = _first_event(series_ids)  # None: not known (series stored without it), planned from the start
+    start = window.start if first is None else max(window.start, floor_time(first, 60))  # its first minute
     coverage = rollup_reads.Coverage(start, window.end, series_ids)
     segments = coverage.plan(start, window.end)
     if not rollup_reads.uses_rollups(segments):
         return None
-    raw_from = max(first, timezone.now() - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS))
+    raw_from = None if first is None else max(
+        first, timezone.now() - timedelta(days=settings.ANALYTICS_DB_RETENTION_DAYS))
     if rollup_reads.raw_span(segments, raw_from) > rollup_reads.MAX_RAW_SPAN:
         return None
     return segments
