@@ -259,7 +259,7 @@ def _rollup_plan(window: Window, series_ids):
     over a metric 12 days old is planned as its 30-day window is. The raw part is judged by the time that can
     hold raw rows: past the raw retention the remaining raw time is nothing, not days of raw events.
     """
-    first = _first_event(series_ids)  # None: not known (series stored without it), planned from the start
+    first = _first_event(series_ids)  # None only if no series row is found: planned from the start
     start = window.start if first is None else max(window.start, floor_time(first, 60))  # its first minute
     coverage = rollup_reads.Coverage(start, window.end, series_ids)
     segments = coverage.plan(start, window.end)
