@@ -168,8 +168,8 @@ GROUP_COLUMN = "series_group.grp"
 def _group_join(groups: dict[int, int]) -> tuple[str, list]:
     """A join giving each event its series' group number as ``GROUP_COLUMN``: (SQL, params).
 
-    A join, not ``CASE series_id WHEN … THEN …``: a CASE compares each row with every series in turn, which
-    took 30 s on PostgreSQL for the health scores of 5,000 skills; the join looks the series up once.
+    A join, not ``CASE series_id WHEN … THEN …``: a CASE compares each row with every series in turn, and the
+    health scores of every skill ask about thousands of series at once; the join looks each series up once.
     """
     if _is_postgres():
         return ("JOIN unnest(%s::bigint[], %s::int[]) AS series_group(series_id, grp) USING (series_id)",
