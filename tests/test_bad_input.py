@@ -129,6 +129,10 @@ def rejected_cases():
                            id=f"{path}-name-too-long")
         yield pytest.param(path, with_field(path, metric_name="   "), JSON, 400, "metric_name",
                            id=f"{path}-blank-name")
+        yield pytest.param(path, with_field(path, event_id="retry\u00001"), JSON, 400, "event_id",
+                           id=f"{path}-nul-in-event-id")
+        yield pytest.param(path, with_field(path, event_id="a\nb"), JSON, 400, "event_id",
+                           id=f"{path}-newline-in-event-id")
 
     path = "skills/executions"
     for literal in ("-1", "-0.001", '"12"', "NaN", "Infinity", "null"):
@@ -147,6 +151,8 @@ def rejected_cases():
                        id=f"{path}-lone-surrogate-in-user-id")
     yield pytest.param(path, with_field(path, error_type="x\u0000"), JSON, 400, "error_type",
                        id=f"{path}-nul-in-error-type")
+    yield pytest.param(path, with_field(path, event_id="e\u0000"), JSON, 400, "event_id",
+                       id=f"{path}-nul-in-event-id")
 
     path = "skills/ratings"
     for literal in ("0", "6", "-1", "4.5", '"5"', "true", "NaN", "null"):

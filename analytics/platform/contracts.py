@@ -200,8 +200,10 @@ def _event_id(value):
     return value
 
 
+# Printable like every other text of an event (PostgreSQL cannot store NUL in text).
 EventId = Annotated[str, BeforeValidator(_event_id), Field(
-    min_length=1, max_length=128, description="The client's id of the event: a repeated id is stored once.")]
+    min_length=1, max_length=128, pattern=PRINTABLE,
+    description="The client's id of the event (printable): a repeated id is stored once.")]
 
 
 def _timestamp(value):

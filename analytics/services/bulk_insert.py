@@ -11,15 +11,22 @@ from __future__ import annotations
 from django.db import connection
 
 
-def insert_rows(table: str, columns: list[str], rows: list[tuple]) -> int:
-    """Insert ``rows`` (values already in database form: datetimes aware, bytes for binary)."""
+def insert_rows(table: str, columns: list[str], rows: list[tuple], types: list[str] | None = None) -> int:
+    """Insert ``rows`` (values already in database form: datetimes aware, bytes for binary).
+
+    ``types``, the columns' PostgreSQL types (``["int8", "timestamptz", ...]``), make the COPY binary: a
+    quarter cheaper a row than text. Each value must then be of its column's type (an int for int8, a
+    float for float8, None for NULL): the server does not convert binary values."""
     if not rows:
         return 0
     column_sql = ", ".join(columns)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             # The Django cursor wraps psycopg's; COPY runs in the current transaction.
-            with cursor.cursor.copy(f"COPY {table} ({column_sql}) FROM STDIN") as copy:
+            form = " (FORMAT BINARY)" if types else ""
+            with cursor.cursor.copy(f"COPY {table} ({column_sql}) FROM STDIN{form}") as copy:
+                if types:
+                    copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
         return len(rows)
