@@ -58,6 +58,9 @@ def setup_django(database_url: str, data_dir: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from toolweaver_site.heap import freeze_loaded_heap
+
+    freeze_loaded_heap()  # as the WSGI and Celery worker processes do at start
 
 
 def load_events(total: int, end: datetime, seed: int = 20261123) -> dict:

@@ -32,6 +32,9 @@ def setup_django(data_dir: str, database_url: str | None) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from toolweaver_site.heap import freeze_loaded_heap
+
+    freeze_loaded_heap()  # as the WSGI and Celery worker processes do at start
 
 
 @contextmanager

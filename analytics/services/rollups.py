@@ -99,6 +99,9 @@ def _grouped_rows(groups: np.ndarray, buckets: np.ndarray, values: np.ndarray):
 
 ROLLUP_COLUMNS = ["tier", "org_id", "name", "series_id", "bucket_start", "count", "sum", "min", "max",
                   "p50", "p95", "p99", "sketch"]
+# Their PostgreSQL types, for a binary COPY (a first build writes about a row per raw event).
+ROLLUP_TYPES = ["int4", "int8", "text", "int8", "timestamptz", "int8", "float8", "float8", "float8",
+                "float8", "float8", "float8", "bytea"]
 
 
 def epoch_sql(column: str) -> str:
@@ -187,7 +190,7 @@ def _rows_from_finer(tier: int, bucket: datetime, names: set[str] | None = None)
 
 def _replace(tier: int, bucket_filter: dict, rows: list[tuple]) -> int:
     MetricRollup.objects.filter(tier=tier, **bucket_filter).delete()
-    return insert_rows(MetricRollup._meta.db_table, ROLLUP_COLUMNS, rows)
+    return insert_rows(MetricRollup._meta.db_table, ROLLUP_COLUMNS, rows, types=ROLLUP_TYPES)
 
 
 # --- State ------------------------------------------------------------------------------
