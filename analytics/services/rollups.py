@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from analytics.models import DirtyMinute, MetricEvent, MetricRollup, MetricSeries, RollupState, RollupTier
 from analytics.platform.batched import delete_in_batches
-from analytics.services.bulk_insert import insert_rows
+from analytics.services.bulk_insert import insert_rows, read_columns
 from analytics.services.percentiles import percentiles_of_sorted_groups
 from analytics.services.sketch import Sketch, blobs_for_sorted_groups
 
@@ -128,13 +128,16 @@ def _raw_values(start: datetime, end: datetime, series_ids=None) -> tuple[np.nda
     if narrow:
         sql += f" AND series_id IN ({', '.join(['%s'] * len(series_ids))})"
         params += list(series_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        fetched = cursor.fetchall()
-    if not fetched:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
-    data = np.array(fetched, dtype=np.float64)
-    ids, epochs, values = data[:, 0].astype(np.int64), data[:, 1].astype(np.int64), data[:, 2]
+    if connection.vendor == "postgresql":
+        ids, epochs, values = read_columns(sql, params, ["int8", "int8", "float8"])
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            fetched = cursor.fetchall()
+        if not fetched:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+        data = np.array(fetched, dtype=np.float64)
+        ids, epochs, values = data[:, 0].astype(np.int64), data[:, 1].astype(np.int64), data[:, 2]
     if series_ids is not None and not narrow:
         keep = np.isin(ids, np.array(sorted(series_ids), dtype=np.int64))
         ids, epochs, values = ids[keep], epochs[keep], values[keep]
@@ -156,14 +159,15 @@ def _rows_from_values(tier: int, events: tuple[np.ndarray, np.ndarray, np.ndarra
         return []
     if owners is None:
         owners = _series_owners(np.unique(series_ids).tolist())
-    rows = [(tier, *owners[group], group, _from_epoch(bucket), *figures)
+    starts = {bucket: _from_epoch(bucket) for bucket in np.unique(buckets).tolist()}  # made once each
+    rows = [(tier, *owners[group], group, starts[bucket], *figures)
             for group, bucket, *figures in _grouped_rows(series_ids, buckets, values)]
     # Name rows: every series of a metric name in an org together.
     name_keys = sorted(set(owners.values()), key=lambda key: (key[0] or 0, key[1]))
     name_index = {key: index for index, key in enumerate(name_keys)}
     lookup = {sid: name_index[owner] for sid, owner in owners.items()}
     name_groups = np.array([lookup[sid] for sid in series_ids.tolist()], dtype=np.int64)
-    rows += [(tier, *name_keys[group], None, _from_epoch(bucket), *figures)
+    rows += [(tier, *name_keys[group], None, starts[bucket], *figures)
              for group, bucket, *figures in _grouped_rows(name_groups, buckets, values)]
     return rows
 
