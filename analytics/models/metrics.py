@@ -96,8 +96,10 @@ class MetricEvent(models.Model):
     # No database-level foreign keys on this high-volume table: PostgreSQL checks each one per row at
     # commit, which costs more than the insert itself. Ingest creates the series in the same
     # transaction, and Django still cascades deletes.
-    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="events", db_constraint=False)
-    # Denormalised from the series so that event-id dedup is one unique index per org.
+    # No index of its own: metric_event_series_time starts with it.
+    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="events", db_constraint=False,
+                               db_index=False)
+    # Denormalised from the series: an org's events are read and deleted without a join.
     org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
                             db_constraint=False)
     timestamp = models.DateTimeField()

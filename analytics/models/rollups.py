@@ -28,8 +28,9 @@ class MetricRollup(models.Model):
     org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
                             db_constraint=False)
     name = models.CharField(max_length=200)
+    # No index of its own: metric_rollup_by_series starts with it (a first build writes a row per event).
     series = models.ForeignKey(MetricSeries, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
-                               db_constraint=False)
+                               db_constraint=False, db_index=False)
     bucket_start = models.DateTimeField()
     count = models.BigIntegerField()
     sum = models.FloatField()
