@@ -119,9 +119,10 @@ class MetricEvent(models.Model):
 class MetricEventKey(models.Model):
     """An event id an org (or the platform) stored in ``MetricEvent``: the dedup of metric ingest.
 
-    Ingest claims the ids of a batch here with one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` in the
-    transaction that writes the events, so the answer says which ids are new and a concurrent writer of the
-    same id waits for the first one's commit (analytics/services/metrics_ingest.py, ``drop_duplicates``).
+    Ingest claims the ids of a batch here with one insert (``ON CONFLICT DO NOTHING RETURNING`` unless all
+    of a large batch's ids are new) in the transaction that writes the events, so the answer says which ids
+    are new and a concurrent writer of the same id waits for the first one's commit
+    (analytics/services/metrics_ingest.py, ``drop_duplicates``).
     Retention removes a key with its event (``timestamp`` is the event's). The same table on SQLite and
     PostgreSQL; on PostgreSQL it stays unpartitioned, so that (org, event_id) is unique across days.
     """

@@ -37,6 +37,7 @@ def read_columns(sql: str, params: list, types: list[str]) -> list[np.ndarray]:
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(statement, params, binary=True)
         arrays = cursor.fetchone()
+    assert arrays is not None  # an aggregate without GROUP BY always has its row
     _log(statement, started)
     return [_decode_array(blob, kind) for blob, kind in zip(arrays, types, strict=True)]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, ClassVar
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from pydantic import ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -186,9 +186,10 @@ def drop_duplicates(model, org: ScopeLike, items: list) -> list:
 def _claim_event_ids(scope: Scope, items: list) -> list:
     """The items whose event id is new for the scope (and those without one); their ids recorded as stored.
 
-    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` into the key table says which ids are new: race-safe,
-    since a concurrent transaction inserting the same id waits for this one's commit and then gets a
-    conflict (or, if this one rolls back, the id). The events table (partitioned by day on PostgreSQL) has
+    An insert into the key table says which ids are new (``_claim_on_postgresql``: a plain INSERT for a
+    large batch of new ids, else ``INSERT ... ON CONFLICT DO NOTHING RETURNING``): race-safe, since a
+    concurrent transaction inserting the same id waits for this one's commit and then gets a conflict (or,
+    if this one rolls back, the id). The events table (partitioned by day on PostgreSQL) has
     no unique index on event ids, so that ids stay unique across days."""
     firsts: dict[str, int] = {}  # each id's first item, by position in the batch
     for position, item in enumerate(items):
@@ -210,17 +211,34 @@ def _claim_event_ids(scope: Scope, items: list) -> list:
 CLAIM = f'INSERT INTO {MetricEventKey._meta.db_table} (org_key, event_id, "timestamp") '
 
 
+# From this many ids a batch is first claimed by a plain INSERT (see _claim_on_postgresql).
+OPTIMISTIC_CLAIM_IDS = 100
+
+
 def _claim_on_postgresql(org_key: int, ids: list[str], moments: list[datetime]) -> set[str]:
     """The ids claimed, in one statement whatever the batch size: the ids and the times as two JSON arrays.
 
     A list parameter is adapted by psycopg item by item (an id with its time cost 3 µs), a JSON text is
     written by json.dumps in C and read by the server in a fraction of that. The times go as epoch seconds;
-    the key's time, which only retention reads, may be a microsecond off."""
+    the key's time, which only retention reads, may be a microsecond off.
+
+    A large batch is first inserted as it is, in a savepoint: ``ON CONFLICT`` checks each row before its
+    insert and confirms it after (a third of the claim's cost), while a batch of new ids, the common case,
+    needs neither. If any id is already stored (a retried batch) the unique key refuses the whole insert,
+    and the batch is claimed again with ``ON CONFLICT DO NOTHING``."""
+    params: list[int | str] = [org_key, json.dumps(ids), json.dumps([moment.timestamp() for moment in moments])]
+    select = ("SELECT %s, claimed.event_id, to_timestamp(claimed.moment::float8) "
+              "FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json)) "
+              "AS claimed(event_id, moment)")
     with connection.cursor() as cursor:
-        cursor.execute(CLAIM + "SELECT %s, claimed.event_id, to_timestamp(claimed.moment::float8) "
-                       "FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json)) "
-                       "AS claimed(event_id, moment) ON CONFLICT DO NOTHING RETURNING event_id",
-                       [org_key, json.dumps(ids), json.dumps([moment.timestamp() for moment in moments])])
+        if len(ids) >= OPTIMISTIC_CLAIM_IDS:
+            try:
+                with transaction.atomic():
+                    cursor.execute(CLAIM + select, params)
+                return set(ids)
+            except IntegrityError:
+                pass
+        cursor.execute(CLAIM + select + " ON CONFLICT DO NOTHING RETURNING event_id", params)
         return {row[0] for row in cursor.fetchall()}
 
 
