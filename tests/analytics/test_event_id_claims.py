@@ -46,6 +46,16 @@ def test_a_large_batch_holding_one_stored_id_stores_every_other_event_once():
     assert len(stored_ids(org)) == 2 * LARGE
 
 
+@pytest.mark.django_db
+def test_ids_that_json_escapes_are_claimed_and_stored_as_sent():
+    org = Organization.objects.create(slug="acme")
+    odd = ['say "hi"', "back\\slash", "tab-less é", "😀 emoji", "日本"]
+    for batch in (odd, odd + [f"pad-{n}" for n in range(LARGE)]):  # each way of claiming
+        ingest_metric_items(org, items(batch))
+    assert stored_ids(org) == sorted(odd + [f"pad-{n}" for n in range(LARGE)])
+    assert sorted(MetricEventKey.objects.filter(org_key=org.id).values_list("event_id", flat=True)) == stored_ids(org)
+
+
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_waiting_for_another_writer_of_its_ids_stores_none_of_them_twice():
