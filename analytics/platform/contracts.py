@@ -202,7 +202,7 @@ def _event_id(value):
 
 # Printable like every other text of an event (PostgreSQL cannot store NUL in text).
 EventId = Annotated[str, BeforeValidator(_event_id), Field(
-    min_length=1, max_length=128, pattern=PRINTABLE,
+    min_length=1, max_length=128, pattern=PRINTABLE, json_schema_extra={"pattern": PRINTABLE},  # pydantic omits it
     description="The client's id of the event (printable): a repeated id is stored once.")]
 
 
